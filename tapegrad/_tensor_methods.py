@@ -1,0 +1,667 @@
+"""Tensor operators and methods: thin forwards to the op registry in ``tapegrad.ops``.
+
+Kept apart from ``tensor.py`` so that each file reads on its own; ``Tensor`` inherits this.
+"""
+
+from __future__ import annotations
+
+from tapegrad.ops import elementwise as E
+from tapegrad.ops import index as I
+from tapegrad.ops import inplace as P
+from tapegrad.ops import linalg as L
+from tapegrad.ops import reduce as R
+from tapegrad.ops import shape as S
+from tapegrad.ops import unary as U
+from tapegrad.ops._util import check_number_or_tensor
+
+
+def _other(op, x):
+    check_number_or_tensor(op, x)
+    return x
+
+
+class TensorMethods:
+    __slots__ = ()
+
+    # ---- operators ---------------------------------------------------------------------
+    def __add__(self, other):
+        return E.add(self, _other("add", other))
+
+    def __radd__(self, other):
+        return E.add(_other("add", other), self)
+
+    def __sub__(self, other):
+        return E.sub(self, _other("sub", other))
+
+    def __rsub__(self, other):
+        return E.sub(_other("sub", other), self)
+
+    def __mul__(self, other):
+        return E.mul(self, _other("mul", other))
+
+    def __rmul__(self, other):
+        return E.mul(_other("mul", other), self)
+
+    def __truediv__(self, other):
+        return E.div(self, _other("div", other))
+
+    def __rtruediv__(self, other):
+        return E.div(_other("div", other), self)
+
+    def __floordiv__(self, other):
+        return E.floor_divide(self, _other("floor_divide", other))
+
+    def __rfloordiv__(self, other):
+        return E.floor_divide(_other("floor_divide", other), self)
+
+    def __mod__(self, other):
+        return E.remainder(self, _other("remainder", other))
+
+    def __rmod__(self, other):
+        return E.remainder(_other("remainder", other), self)
+
+    def __pow__(self, other):
+        return E.pow(self, _other("pow", other))
+
+    def __rpow__(self, other):
+        return E.pow(_other("pow", other), self)
+
+    def __matmul__(self, other):
+        return L.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return L.matmul(other, self)
+
+    def __neg__(self):
+        return U.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return U.abs(self)
+
+    def __invert__(self):
+        return E.logical_not(self) if self.dtype.name == "bool" else E.bitwise_not(self)
+
+    def __and__(self, other):
+        return E.bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return E.bitwise_and(other, self)
+
+    def __or__(self, other):
+        return E.bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return E.bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return E.bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return E.bitwise_xor(other, self)
+
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return E.eq(self, other)
+
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return E.ne(self, other)
+
+    def __lt__(self, other):
+        return E.lt(self, other)
+
+    def __le__(self, other):
+        return E.le(self, other)
+
+    def __gt__(self, other):
+        return E.gt(self, other)
+
+    def __ge__(self, other):
+        return E.ge(self, other)
+
+    def __getitem__(self, idx):
+        return I.getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        P.setitem(self, idx, value)
+
+    # ---- in-place operators ------------------------------------------------------------
+    def __iadd__(self, other):
+        return P.inplace(self, E.add, "add_", other)
+
+    def __isub__(self, other):
+        return P.inplace(self, E.sub, "sub_", other)
+
+    def __imul__(self, other):
+        return P.inplace(self, E.mul, "mul_", other)
+
+    def __itruediv__(self, other):
+        return P.inplace(self, E.div, "div_", other)
+
+    def __ipow__(self, other):
+        return P.inplace(self, E.pow, "pow_", other)
+
+    def add_(self, other, *, alpha=1):
+        return P.inplace(self, E.add, "add_", other, alpha=alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return P.inplace(self, E.sub, "sub_", other, alpha=alpha)
+
+    def mul_(self, other):
+        return P.inplace(self, E.mul, "mul_", other)
+
+    def div_(self, other, *, rounding_mode=None):
+        return P.inplace(self, E.div, "div_", other, rounding_mode=rounding_mode)
+
+    def pow_(self, exponent):
+        return P.inplace(self, E.pow, "pow_", exponent)
+
+    def clamp_(self, min=None, max=None):
+        return P.inplace(self, E.clamp, "clamp_", min, max)
+
+    clip_ = clamp_
+
+    def neg_(self):
+        return P.inplace(self, U.neg, "neg_")
+
+    def exp_(self):
+        return P.inplace(self, U.exp, "exp_")
+
+    def sqrt_(self):
+        return P.inplace(self, U.sqrt, "sqrt_")
+
+    def tanh_(self):
+        return P.inplace(self, U.tanh, "tanh_")
+
+    def sigmoid_(self):
+        return P.inplace(self, U.sigmoid, "sigmoid_")
+
+    def relu_(self):
+        return P.inplace(self, U.relu, "relu_")
+
+    def abs_(self):
+        return P.inplace(self, U.abs, "abs_")
+
+    def masked_fill_(self, mask, value):
+        return P.inplace(self, I.masked_fill, "masked_fill_", mask, value)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return P.inplace(self, lambda x: x + value * tensor1 * tensor2, "addcmul_")
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return P.inplace(self, lambda x: x + value * tensor1 / tensor2, "addcdiv_")
+
+    def lerp_(self, end, weight):
+        return P.inplace(self, lambda x: x + weight * (end - x), "lerp_")
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return P.inplace(self, I.scatter, "scatter_", dim, index, src, value=value,
+                         reduce=reduce)
+
+    def scatter_add_(self, dim, index, src):
+        return P.inplace(self, I.scatter_add, "scatter_add_", dim, index, src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return P.inplace(self, I.index_add, "index_add_", dim, index, source, alpha=alpha)
+
+    def zero_(self):
+        return P.zero_(self)
+
+    def fill_(self, value):
+        return P.fill_(self, value)
+
+    def copy_(self, src, non_blocking=False):
+        return P.copy_(self, src, non_blocking)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        from tapegrad.nn.init import uniform_
+
+        return uniform_(self, a, b, generator=generator)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        from tapegrad.nn.init import normal_
+
+        return normal_(self, mean, std, generator=generator)
+
+    # ---- arithmetic methods ------------------------------------------------------------
+    def add(self, other, *, alpha=1):
+        return E.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return E.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return E.mul(self, other)
+
+    def div(self, other, *, rounding_mode=None):
+        return E.div(self, other, rounding_mode=rounding_mode)
+
+    multiply = mul
+    divide = true_divide = div
+    subtract = sub
+
+    def pow(self, exponent):
+        return E.pow(self, exponent)
+
+    def remainder(self, other):
+        return E.remainder(self, other)
+
+    def fmod(self, other):
+        return E.fmod(self, other)
+
+    def floor_divide(self, other):
+        return E.floor_divide(self, other)
+
+    def maximum(self, other):
+        return E.maximum(self, other)
+
+    def minimum(self, other):
+        return E.minimum(self, other)
+
+    def atan2(self, other):
+        return E.atan2(self, other)
+
+    def clamp(self, min=None, max=None):
+        return E.clamp(self, min, max)
+
+    clip = clamp
+
+    def where(self, condition, other):
+        return E.where(condition, self, other)
+
+    def lerp(self, end, weight):
+        return self + weight * (end - self)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 * tensor2
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 / tensor2
+
+    def matmul(self, other):
+        return L.matmul(self, other)
+
+    def mm(self, mat2):
+        return L.mm(self, mat2)
+
+    def bmm(self, mat2):
+        return L.bmm(self, mat2)
+
+    def mv(self, vec):
+        return L.mv(self, vec)
+
+    def dot(self, other):
+        return L.dot(self, other)
+
+    def outer(self, other):
+        return L.outer(self, other)
+
+    # ---- comparisons -------------------------------------------------------------------
+    def eq(self, other):
+        return E.eq(self, other)
+
+    def ne(self, other):
+        return E.ne(self, other)
+
+    def lt(self, other):
+        return E.lt(self, other)
+
+    def le(self, other):
+        return E.le(self, other)
+
+    def gt(self, other):
+        return E.gt(self, other)
+
+    def ge(self, other):
+        return E.ge(self, other)
+
+    def equal(self, other) -> bool:
+        return tuple(self.shape) == tuple(other.shape) and bool(E.eq(self, other).all())
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+        import numpy as np
+
+        return bool(np.allclose(self._host(), other._host(), rtol, atol, equal_nan))
+
+    def isclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
+        import numpy as np
+
+        from tapegrad.creation import tensor
+
+        return tensor(np.isclose(self._host(), other._host(), rtol, atol, equal_nan))
+
+    def logical_and(self, other):
+        return E.logical_and(self, other)
+
+    def logical_or(self, other):
+        return E.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return E.logical_xor(self, other)
+
+    def logical_not(self):
+        return E.logical_not(self)
+
+    def isnan(self):
+        return E.isnan(self)
+
+    def isinf(self):
+        return E.isinf(self)
+
+    def isfinite(self):
+        return E.isfinite(self)
+
+    # ---- unary math --------------------------------------------------------------------
+    def neg(self):
+        return U.neg(self)
+
+    negative = neg
+
+    def abs(self):
+        return U.abs(self)
+
+    absolute = abs
+
+    def exp(self):
+        return U.exp(self)
+
+    def exp2(self):
+        return U.exp2(self)
+
+    def log(self):
+        return U.log(self)
+
+    def log2(self):
+        return U.log2(self)
+
+    def log10(self):
+        return U.log10(self)
+
+    def log1p(self):
+        return U.log1p(self)
+
+    def expm1(self):
+        return U.expm1(self)
+
+    def sqrt(self):
+        return U.sqrt(self)
+
+    def rsqrt(self):
+        return U.rsqrt(self)
+
+    def square(self):
+        return U.square(self)
+
+    def reciprocal(self):
+        return U.reciprocal(self)
+
+    def sin(self):
+        return U.sin(self)
+
+    def cos(self):
+        return U.cos(self)
+
+    def tan(self):
+        return U.tan(self)
+
+    def asin(self):
+        return U.asin(self)
+
+    def acos(self):
+        return U.acos(self)
+
+    def atan(self):
+        return U.atan(self)
+
+    def sinh(self):
+        return U.sinh(self)
+
+    def cosh(self):
+        return U.cosh(self)
+
+    def tanh(self):
+        return U.tanh(self)
+
+    def sigmoid(self):
+        return U.sigmoid(self)
+
+    def relu(self):
+        return U.relu(self)
+
+    def erf(self):
+        return U.erf(self)
+
+    def sign(self):
+        return U.sign(self)
+
+    def floor(self):
+        return U.floor(self)
+
+    def ceil(self):
+        return U.ceil(self)
+
+    def trunc(self):
+        return U.trunc(self)
+
+    def frac(self):
+        return U.frac(self)
+
+    def round(self, *, decimals=0):
+        return U.round(self, decimals=decimals)
+
+    def softmax(self, dim, dtype=None):
+        from tapegrad.nn.functional import softmax
+
+        return softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim, dtype=None):
+        from tapegrad.nn.functional import log_softmax
+
+        return log_softmax(self, dim, dtype=dtype)
+
+    # ---- reductions --------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False, *, dtype=None):
+        return R.sum(self, dim, keepdim, dtype=dtype)
+
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        return R.nansum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        return R.mean(self, dim, keepdim, dtype=dtype)
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        return R.prod(self, dim, keepdim, dtype=dtype)
+
+    def max(self, dim=None, keepdim=False):
+        return R.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return R.min(self, dim, keepdim)
+
+    def amax(self, dim=(), keepdim=False):
+        return R.amax(self, dim, keepdim)
+
+    def amin(self, dim=(), keepdim=False):
+        return R.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return R.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return R.argmin(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return R.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return R.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return R.norm(self, p, dim, keepdim, dtype)
+
+    def logsumexp(self, dim, keepdim=False):
+        return R.logsumexp(self, dim, keepdim)
+
+    def cumsum(self, dim, *, dtype=None):
+        return R.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        return R.cumprod(self, dim, dtype=dtype)
+
+    def all(self, dim=None, keepdim=False):
+        return R.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return R.any(self, dim, keepdim)
+
+    def count_nonzero(self, dim=None):
+        return R.count_nonzero(self, dim)
+
+    # ---- shape -------------------------------------------------------------------------
+    def reshape(self, *shape):
+        return S.reshape(self, *shape)
+
+    def view(self, *shape):
+        return S.view(self, *shape)
+
+    def view_as(self, other):
+        return S.view_as(self, other)
+
+    def reshape_as(self, other):
+        return S.reshape_as(self, other)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return S.flatten(self, start_dim, end_dim)
+
+    def ravel(self):
+        return S.ravel(self)
+
+    def unflatten(self, dim, sizes):
+        return S.unflatten(self, dim, sizes)
+
+    def squeeze(self, dim=None):
+        return S.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return S.unsqueeze(self, dim)
+
+    def transpose(self, dim0, dim1):
+        return S.transpose(self, dim0, dim1)
+
+    swapaxes = transpose
+
+    def permute(self, *dims):
+        return S.permute(self, *dims)
+
+    def movedim(self, source, destination):
+        return S.movedim(self, source, destination)
+
+    def t(self):
+        return S.t(self)
+
+    @property
+    def T(self):
+        return S.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return S.transpose(self, -2, -1)
+
+    def expand(self, *sizes):
+        return S.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return S.expand_as(self, other)
+
+    def broadcast_to(self, shape):
+        return S.broadcast_to(self, shape)
+
+    def repeat(self, *repeats):
+        return S.repeat(self, *repeats)
+
+    def tile(self, dims):
+        return S.tile(self, dims)
+
+    def flip(self, dims):
+        return S.flip(self, dims)
+
+    def split(self, split_size, dim=0):
+        return S.split(self, split_size, dim)
+
+    def chunk(self, chunks, dim=0):
+        return S.chunk(self, chunks, dim)
+
+    def unbind(self, dim=0):
+        return S.unbind(self, dim)
+
+    def narrow(self, dim, start, length):
+        return S.narrow(self, dim, start, length)
+
+    # ---- indexing ----------------------------------------------------------------------
+    def gather(self, dim, index):
+        return I.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return I.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim, index, src):
+        return I.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim, index):
+        return I.index_select(self, dim, index)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        return I.index_add(self, dim, index, source, alpha=alpha)
+
+    def masked_fill(self, mask, value):
+        return I.masked_fill(self, mask, value)
+
+    def masked_select(self, mask):
+        return I.masked_select(self, mask)
+
+    def take_along_dim(self, indices, dim=None):
+        return I.take_along_dim(self, indices, dim)
+
+    def nonzero(self, *, as_tuple=False):
+        return I.nonzero(self, as_tuple=as_tuple)
+
+    # ---- copies and new tensors --------------------------------------------------------
+    def clone(self, *, memory_format=None):
+        from tapegrad.ops.convert import clone
+
+        return clone(self)
+
+    def new_zeros(self, size, *, dtype=None, device=None, requires_grad=False):
+        from tapegrad.creation import zeros
+
+        return zeros(size, dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, size, *, dtype=None, device=None, requires_grad=False):
+        from tapegrad.creation import ones
+
+        return ones(size, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        from tapegrad.creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, size, *, dtype=None, device=None, requires_grad=False):
+        from tapegrad.creation import empty
+
+        return empty(size, dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        from tapegrad.creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)

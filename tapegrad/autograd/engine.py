@@ -1,0 +1,320 @@
+"""The tape walk: reverse-mode differentiation over recorded nodes.
+
+``backward`` and ``grad`` both reduce to :func:`run`: count, for every node reachable from the
+roots, how many consumers will send it a gradient; then pop ready nodes (all consumers done),
+call their vjp once with the summed incoming gradients, and pass results down the edges.
+The walk is iterative (a million-node chain needs no recursion) and frees each node's saved
+tensors right after its vjp unless ``retain_graph`` is set.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tapegrad.autograd import hooks_state as _hs
+from tapegrad.autograd.grad_mode import STATE as _GRAD
+from tapegrad.autograd.node import AccumulateGrad
+
+__all__ = ["backward", "grad", "run"]
+
+
+def _as_tuple(x):
+    if x is None:
+        return ()
+    if isinstance(x, (tuple, list)):
+        return tuple(x)
+    return (x,)
+
+
+def _root_edge(t, i, op):
+    from tapegrad.tensor import Tensor
+
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected a Tensor as output {i}, got {type(t).__name__}")
+    if not t.requires_grad:
+        raise RuntimeError(f"{op}: element {i} of tensors does not require grad and does not "
+                           "have a grad_fn")
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._out_nr)
+    return (AccumulateGrad.of(t), 0)
+
+
+def _root_grads(outputs, grads, op, create_graph):
+    from tapegrad.creation import ones_like
+    from tapegrad.tensor import Tensor
+
+    grads = _as_tuple(grads)
+    if grads and len(grads) != len(outputs):
+        raise RuntimeError(f"{op}: got {len(grads)} gradients for {len(outputs)} outputs")
+    res = []
+    for i, t in enumerate(outputs):
+        g = grads[i] if grads else None
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(f"{op}: grad can be implicitly created only for scalar "
+                                   f"outputs, but output {i} has shape {tuple(t.shape)}; pass "
+                                   "`gradient=` with that shape")
+            g = ones_like(t)
+        else:
+            if not isinstance(g, Tensor):
+                from tapegrad.creation import tensor
+
+                g = tensor(g, dtype=t.dtype, device=t.device)
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(f"{op}: Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{tuple(g.shape)} and output[{i}] has a shape of "
+                                   f"{tuple(t.shape)}")
+            if not create_graph:
+                g = g.detach()
+        res.append(g)
+    return res
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             inputs=None) -> None:
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves (or ``inputs``)."""
+    outputs = _as_tuple(tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    edges = [_root_edge(t, i, "backward") for i, t in enumerate(outputs)]
+    grads = _root_grads(outputs, grad_tensors, "backward", create_graph)
+    inputs = _as_tuple(inputs)
+    if inputs:
+        targets = [_input_edge(t, i, "backward") for i, t in enumerate(inputs)]
+        run(edges, grads, retain_graph, create_graph, targets=targets, accumulate=True)
+    else:
+        run(edges, grads, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, materialize_grads=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    >>> x = tapegrad.tensor(3.0, requires_grad=True)
+    >>> tapegrad.autograd.grad(x ** 2, x)
+    (tensor(6.),)
+    """
+    outputs = _as_tuple(outputs)
+    inputs_t = _as_tuple(inputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if retain_graph is None:
+        retain_graph = create_graph
+    edges = [_root_edge(t, i, "grad") for i, t in enumerate(outputs)]
+    grads = _root_grads(outputs, grad_outputs, "grad", create_graph)
+    targets = [_input_edge(t, i, "grad") for i, t in enumerate(inputs_t)]
+    captured = run(edges, grads, retain_graph, create_graph, targets=targets, accumulate=False)
+    res = []
+    for i, (t, g) in enumerate(zip(inputs_t, captured)):
+        if g is None:
+            if materialize_grads:
+                from tapegrad.creation import zeros_like
+
+                g = zeros_like(t)
+            elif not allow_unused:
+                raise RuntimeError(f"grad: one of the differentiated Tensors (input {i}, shape "
+                                   f"{tuple(t.shape)}) appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired "
+                                   "behavior.")
+        elif not create_graph:
+            g = g.detach()
+        res.append(g)
+    return tuple(res)
+
+
+def _input_edge(t, i, op):
+    from tapegrad.tensor import Tensor
+
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: input {i} is a {type(t).__name__}, not a Tensor")
+    if not t.requires_grad:
+        raise RuntimeError(f"{op}: One of the differentiated Tensors (input {i}, shape "
+                           f"{tuple(t.shape)}) does not require grad")
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._out_nr)
+    return (AccumulateGrad.of(t), 0)
+
+
+def _reachable(root_nodes):
+    """Dependency counts (consumers per node) over everything reachable from the roots."""
+    deps = {}
+    seen = set(root_nodes)
+    stack = list(seen)
+    while stack:
+        n = stack.pop()
+        for e in n.next:
+            if e is None:
+                continue
+            c = e[0]
+            deps[c] = deps.get(c, 0) + 1
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return deps, seen
+
+
+def _prune(root_nodes, deps, seen, target_nodes):
+    """Keep only nodes that lie on a path from a root to a target; recount dependencies."""
+    # Kahn's order from the roots, then walk it backwards to mark nodes that reach a target.
+    left = dict(deps)
+    order = []
+    ready = [n for n in set(root_nodes) if left.get(n, 0) == 0]
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for e in n.next:
+            if e is None:
+                continue
+            c = e[0]
+            left[c] -= 1
+            if left[c] == 0:
+                ready.append(c)
+    reach = set()
+    execute = set()
+    for n in reversed(order):
+        if any(e is not None and e[0] in reach for e in n.next):
+            execute.add(n)
+            reach.add(n)
+        if n in target_nodes:
+            reach.add(n)
+    new_deps = {}
+    for n in execute:
+        for e in n.next:
+            if e is not None and e[0] in reach:
+                new_deps[e[0]] = new_deps.get(e[0], 0) + 1
+    return new_deps, reach, execute
+
+
+def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumulate=True):
+    """Walk the tape from ``root_edges``; returns the gradients reaching ``targets``."""
+    from tapegrad.ops.elementwise import add as _add
+
+    root_nodes = [e[0] for e in root_edges]
+    deps, seen = _reachable(root_nodes)
+    execute = None
+    if targets is not None:
+        target_nodes = {e[0] for e in targets}
+        deps, reach, execute = _prune(root_nodes, deps, seen, target_nodes)
+        capture = {}
+        for k, (n, nr) in enumerate(targets):
+            capture.setdefault(n, []).append((nr, k))
+        captured = [None] * len(targets)
+    else:
+        capture = None
+
+    buffers = {}
+    for (n, nr), g in zip(root_edges, root_grads):
+        buf = buffers.get(n)
+        if buf is None:
+            buf = buffers[n] = [None] * n._nout
+        buf[nr] = g if buf[nr] is None else _add(buf[nr], g)
+
+    prev_mode = _GRAD.grad_enabled
+    _GRAD.grad_enabled = create_graph
+    try:
+        ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
+        while ready:
+            n = ready.pop()
+            grads = buffers.pop(n, None) or [None] * n._nout
+            if n._pre_hooks:
+                grads = _run_pre_hooks(n, grads)
+            if capture is not None and n in capture:
+                for nr, k in capture[n]:
+                    captured[k] = grads[nr]
+            if type(n) is AccumulateGrad:
+                if accumulate and (capture is None or n in capture):
+                    _accumulate(n.variable, grads[0], create_graph)
+                continue
+            if execute is not None and n not in execute:
+                continue
+            if any(g is not None for g in grads):
+                outs = n.vjp(*grads)
+                if _hs.ANOMALY:
+                    _hs.anomaly_backward(n, outs)
+                if n._post_hooks:
+                    for hook in tuple(n._post_hooks.values()):
+                        hook(outs, grads)
+            else:
+                outs = (None,) * len(n.next)
+            if not retain_graph:
+                n.release()
+            for e, g in zip(n.next, outs):
+                if e is None:
+                    continue
+                c = e[0]
+                if execute is not None and c not in reach:
+                    continue
+                if g is not None:
+                    buf = buffers.get(c)
+                    if buf is None:
+                        buf = buffers[c] = [None] * c._nout
+                    old = buf[e[1]]
+                    buf[e[1]] = g if old is None else _add(old, g)
+                d = deps[c] - 1
+                deps[c] = d
+                if d == 0:
+                    ready.append(c)
+    finally:
+        _GRAD.grad_enabled = prev_mode
+    return captured if capture is not None else None
+
+
+def _run_pre_hooks(n, grads):
+    import weakref
+
+    grads = list(grads)
+    for key, table in list(n._pre_hooks.items()):
+        if type(key) is int and key >= 0 and grads[key] is not None:
+            for hook in tuple(table.values()):
+                r = hook(grads[key])
+                if r is not None:
+                    grads[key] = r
+    for key, ref in list(n._pre_hooks.items()):
+        if type(key) is tuple and key[0] == "retain":
+            t = ref() if isinstance(ref, weakref.ref) else None
+            g = grads[key[1]]
+            if t is not None and g is not None:
+                t.grad = g.detach() if t.grad is None else (t.grad + g).detach()
+    if -1 in n._pre_hooks:
+        for hook in tuple(n._pre_hooks[-1].values()):
+            r = hook(tuple(grads))
+            if r is not None:
+                grads = list(r)
+    return grads
+
+
+def _accumulate(var, g, create_graph):
+    """Add ``g`` into ``var.grad`` (PyTorch's AccumulateGrad, leaf hooks first)."""
+    if g is None:
+        return
+    if var._hooks:
+        for hook in tuple(var._hooks.values()):
+            r = hook(g)
+            if r is not None:
+                g = r
+    if g._data.shape != var._data.shape:
+        raise RuntimeError(f"backward: function returned a gradient of shape {tuple(g.shape)} "
+                           f"for a leaf of shape {tuple(var.shape)}")
+    if g._dtype is not var._dtype:
+        g = g.to(var._dtype)
+    old = var.grad
+    if old is None:
+        if create_graph:
+            var.grad = g
+        elif _exclusive(g):
+            var.grad = g.detach()
+        else:
+            var.grad = g.detach().clone()
+    elif create_graph or old.requires_grad:
+        var.grad = old + g
+    else:
+        old._data += g._data
+        old._vc[0] += 1
+
+
+def _exclusive(g) -> bool:
+    # A gradient may be stored as .grad without a copy only if nothing else can see its
+    # memory: its array is no view and is held by this tensor alone, and the tensor object
+    # is held only by the engine's locals (a vjp may hand one tensor to two inputs).
+    a = g._data
+    return a.base is None and sys.getrefcount(a) <= 2 and sys.getrefcount(g) <= 4

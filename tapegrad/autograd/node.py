@@ -1,0 +1,267 @@
+"""The tape entry: one recorded operation.
+
+Every primitive op is a subclass of :class:`Node` that keeps its three rules side by side:
+
+* ``forward(ctx, be, *arrays, **attrs)`` computes raw backend arrays (``be`` is the backend);
+* ``vjp(ctx, *grads)`` returns one gradient per input, written with tapegrad's own
+  differentiable operations, so ``create_graph=True`` gives higher derivatives for free;
+* ``jvp(ctx, inputs, out, *tangents)`` pushes tangents forward for forward-mode AD.
+
+Calling ``Op.apply(*inputs)`` runs forward and, when grad mode is on and an input requires
+grad, records the node: the instance *is* the tape entry (PyTorch does the same with ctx).
+What backward needs is declared, not saved by hand: ``save = (0, "out")`` keeps input 0 and the
+output. Inputs are held as tensors; the output is held as its array plus version counter and
+rebuilt on unpack, so a node never references its own output (no reference cycle).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapegrad import _device
+from tapegrad import backends as _backends
+from tapegrad.autograd import hooks_state as _hs
+from tapegrad.autograd.grad_mode import STATE as _GRAD
+
+CPU = _device.CPU
+
+__all__ = ["Node", "AccumulateGrad", "SavedOutput"]
+
+
+class SavedOutput:
+    """How a node keeps its own output without referencing the output tensor."""
+
+    __slots__ = ("data", "vc", "nr")
+
+    def __init__(self, data, vc, nr):
+        self.data = data
+        self.vc = vc
+        self.nr = nr
+
+
+class Node:
+    """Base class of every recorded operation (see the module docstring)."""
+
+    __slots__ = ("next", "_saved", "_versions", "_freed", "_pre_hooks", "_post_hooks",
+                 "_nout", "_trace", "_seq", "__dict__", "__weakref__")
+
+    name = "op"          # shown in reprs, errors and graph pictures
+    save = ()            # input indices and/or "out" / ("out", k) to keep for vjp
+    is_view = False      # output shares memory (and version counter) with input 0
+    differentiable = True
+    multi_output = False  # forward returns a tuple of arrays
+
+    # ---- rules every op supplies -------------------------------------------------------
+    @staticmethod
+    def forward(ctx, be, *arrays, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def vjp(self, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{self.name}: no vjp rule")
+
+    def jvp(self, inputs, out, *tangents):
+        raise NotImplementedError(f"{self.name}: this operation has no forward-mode (jvp) rule")
+
+    # ---- bookkeeping -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<{self.name_backward()} object at {hex(id(self))}>"
+
+    def name_backward(self) -> str:
+        return _camel(self.name) + "Backward"
+
+    @property
+    def next_functions(self):
+        return tuple(e if e is not None else (None, 0) for e in self.next)
+
+    @property
+    def needs_input_grad(self):
+        return tuple(e is not None for e in self.next)
+
+    @property
+    def saved(self):
+        """The declared saved tensors, checked against in-place changes since saving."""
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time (or to "
+                "access saved tensors after they have already been freed). Saved intermediate "
+                "values of the graph are freed when you call .backward() or autograd.grad(). "
+                "Specify retain_graph=True if you need to backward through the graph a second "
+                "time or if you need to access saved tensors after calling backward.")
+        from tapegrad.tensor import Tensor
+
+        out = []
+        for s, v in zip(self._saved, self._versions):
+            if type(s) is SavedOutput:
+                if s.vc[0] != v:
+                    _version_error(self, s.data.shape, s.vc, v, "output")
+                t = Tensor._make(s.data, True, self, s.nr)
+                t._vc = s.vc
+                out.append(t)
+            else:
+                vc = getattr(s, "_vc", None)
+                if vc is not None and vc[0] != v:
+                    _version_error(self, s.shape, vc, v, "input")
+                out.append(s)
+        return out
+
+    def release(self) -> None:
+        """Free the saved tensors once backward has used them."""
+        if self._saved:
+            self._saved = ()
+            self._freed = True
+
+    def register_hook(self, fn):
+        """Hook ``fn(grad_inputs, grad_outputs)`` run after this node's vjp."""
+        from tapegrad.autograd.hooks_state import RemovableHandle
+
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        return RemovableHandle(self._post_hooks, fn)
+
+    def register_prehook(self, fn):
+        """Hook ``fn(grad_outputs)`` run before this node's vjp; may return new grads."""
+        from tapegrad.autograd.hooks_state import RemovableHandle
+
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return RemovableHandle(self._pre_hooks.setdefault(-1, {}), fn)
+
+    # ---- the recording entry point -----------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run the op on ``inputs`` (tensors or constants) and record it when needed."""
+        from tapegrad.tensor import Tensor
+
+        be = None
+        dev = None
+        needs = False
+        arrays = []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                if dev is None:
+                    dev = x._device
+                elif x._device is not dev and x._device != dev:
+                    _device_error(cls, inputs)
+                arrays.append(x._data)
+                if x.requires_grad:
+                    needs = True
+            else:
+                arrays.append(x)
+        if dev is None or dev is CPU:
+            be = _backends.CPU_BACKEND
+        else:
+            be = _backends.backend_for_device(dev)
+        needs = needs and _GRAD.grad_enabled and cls.differentiable
+        ctx = cls.__new__(cls)
+        ctx._pre_hooks = ctx._post_hooks = None
+        ctx._freed = False
+        if _hs.ANOMALY:
+            _hs.anomaly_before(ctx, inputs)
+        out = cls.forward(ctx, be, *arrays, **attrs)
+        if cls.multi_output:
+            outs = tuple(Tensor._make(o, needs, ctx if needs else None, i, dev)
+                         for i, o in enumerate(out))
+            ctx._nout = len(outs)
+        else:
+            outs = Tensor._make(out, needs, ctx if needs else None, 0, dev)
+            ctx._nout = 1
+            if cls.is_view:
+                x0 = inputs[0]
+                outs._vc = x0._vc
+                outs._base = x0 if x0._base is None else x0._base
+        if needs:
+            ctx.next = tuple(_edge(x) for x in inputs)
+            if cls.save:
+                saved = []
+                versions = []
+                for s in cls.save:
+                    if type(s) is int:
+                        if s >= len(inputs):
+                            break
+                        x = inputs[s]
+                        if isinstance(x, Tensor):
+                            saved.append(x)
+                            versions.append(x._vc[0])
+                        else:
+                            saved.append(x)
+                            versions.append(0)
+                    else:
+                        o = outs if s == "out" else outs[s[1]]
+                        saved.append(SavedOutput(o._data, o._vc, o._out_nr))
+                        versions.append(o._vc[0])
+                ctx._saved = saved
+                ctx._versions = versions
+            else:
+                ctx._saved = ()
+        if _hs.FORWARD_AD:
+            _hs.forward_ad_hook(ctx, inputs, outs)
+        if _hs.ANOMALY:
+            _hs.anomaly_after(ctx, inputs, outs)
+        return outs
+
+
+def _edge(x):
+    """The edge from a consumer to the producer of ``x`` (None: no gradient needed)."""
+    if not getattr(x, "requires_grad", False):
+        return None
+    fn = x.grad_fn
+    if fn is not None:
+        return (fn, x._out_nr)
+    return (AccumulateGrad.of(x), 0)
+
+
+class AccumulateGrad(Node):
+    """The sink for a leaf tensor: adds the incoming gradient into ``leaf.grad``."""
+
+    name = "accumulate_grad"
+
+    def name_backward(self) -> str:
+        return "AccumulateGrad"
+
+    @staticmethod
+    def of(t) -> AccumulateGrad:
+        # One sink per leaf, cached through a weak reference so that the leaf never keeps
+        # its own sink alive (the sink references the leaf).
+        ref = t._accum
+        acc = ref() if ref is not None else None
+        if acc is None:
+            import weakref
+
+            acc = AccumulateGrad.__new__(AccumulateGrad)
+            acc.variable = t
+            acc.next = ()
+            acc._saved = ()
+            acc._freed = False
+            acc._pre_hooks = acc._post_hooks = None
+            acc._nout = 1
+            t._accum = weakref.ref(acc)
+        return acc
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+def _version_error(node, shape, vc, saved_version, kind):
+    where = getattr(node, "_trace", None)
+    msg = (f"one of the variables needed for gradient computation has been modified by an "
+           f"inplace operation: the {kind} of {node.name} (shape {tuple(shape)}) saved at "
+           f"version {saved_version} is now at version {vc[0]}")
+    if len(vc) > 1 and vc[1]:
+        msg += f"; it was modified in place by {vc[1]}"
+    if where:
+        msg += f"; it was saved by {node.name} at {where}"
+    msg += ". Hint: use an out-of-place operation (e.g. x = x + y instead of x += y)."
+    raise RuntimeError(msg)
+
+
+def _device_error(cls, inputs):
+    from tapegrad.tensor import Tensor
+
+    devs = ", ".join(f"{tuple(x.shape)} on {x.device}" for x in inputs if isinstance(x, Tensor))
+    raise RuntimeError(f"{cls.name}: expected all tensors to be on the same device, but found "
+                       f"at least two devices: {devs}")
+
+
+def is_array(x) -> bool:
+    return isinstance(x, np.ndarray)

@@ -1,0 +1,21 @@
+"""The plain-NumPy reference backend: the array module and the kernel table assembled from
+the reference kernel modules. Every other backend is tested against this one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapegrad.backends import Backend
+
+
+def reference_kernels() -> dict:
+    """A fresh dict of every reference kernel (other backends start from a copy)."""
+    from tapegrad.backends import ref_core
+
+    table = {}
+    table.update(ref_core.KERNELS)
+    return table
+
+
+def make_backend() -> Backend:
+    return Backend("numpy", np, reference_kernels(), "cpu")

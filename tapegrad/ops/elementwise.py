@@ -1,0 +1,661 @@
+"""Binary elementwise ops (broadcasting, PyTorch dtype promotion) and ``where``/``clamp``.
+
+Each op: forward on arrays, vjp with tapegrad ops (un-broadcast through ``sum_to``), jvp.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapegrad import _dtype as D
+from tapegrad.autograd.node import Node
+from tapegrad.ops._util import binary_dtype, broadcast_shapes, cast_array, is_number
+
+__all__ = ["add", "sub", "mul", "div", "true_divide", "pow", "maximum", "minimum", "remainder",
+           "fmod", "floor_divide", "where", "clamp", "clip", "sum_to", "rsub", "atan2",
+           "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+           "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+           "isnan", "isinf", "isfinite", "float_power", "greater", "less", "greater_equal",
+           "less_equal", "not_equal", "multiply", "divide", "subtract"]
+
+
+# ---- un-broadcasting ------------------------------------------------------------------------
+class SumTo(Node):
+    """Sum a broadcast gradient back to an input's shape (the vjp of broadcasting)."""
+
+    name = "sum_to"
+
+    @staticmethod
+    def forward(ctx, be, g, shape):
+        ctx.in_shape = g.shape
+        return be.k["sum_to"](g, shape)
+
+    def vjp(self, gg):
+        from tapegrad.ops.shape import broadcast_to
+
+        return (broadcast_to(gg, self.in_shape),)
+
+    def jvp(self, inputs, out, t):
+        return sum_to(t, out.shape)
+
+
+def sum_to(g, shape):
+    """``g`` summed over the dims that broadcasting added or stretched, to ``shape``."""
+    if g._data.shape == tuple(shape):
+        return g
+    return SumTo.apply(g, shape=tuple(shape))
+
+
+def _tsum(*ts):
+    """Add tangents, where None stands for zero."""
+    r = None
+    for t in ts:
+        if t is not None:
+            r = t if r is None else r + t
+    return r
+
+
+# ---- the binary family ----------------------------------------------------------------------
+class _Binary(Node):
+    """Shared forward of broadcasting binary ops: promote, compute, name shapes on error."""
+
+    fn = None  # the array function, e.g. np.add; subclasses set it
+
+    @classmethod
+    def forward(cls, ctx, be, a, b, dt):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        a = cast_array(a, dt)
+        b = cast_array(b, dt)
+        try:
+            r = cls.fn(a, b)
+        except ValueError:
+            broadcast_shapes(cls.name, np.shape(a), np.shape(b))
+            raise
+        if r.dtype != dt.np:
+            r = r.astype(dt.np)
+        return r
+
+
+def _binary(cls, a, b):
+    return cls.apply(a, b, dt=binary_dtype(a, b))
+
+
+class Add(_Binary):
+    name = "add"
+    fn = staticmethod(np.add)
+
+    def vjp(self, g):
+        sa, sb = self.shapes
+        na, nb = self.next
+        return (sum_to(g, sa) if na else None, sum_to(g, sb) if nb else None)
+
+    def jvp(self, inputs, out, ta, tb):
+        return _tsum(ta, tb)
+
+
+class Sub(_Binary):
+    name = "sub"
+    fn = staticmethod(np.subtract)
+
+    def vjp(self, g):
+        sa, sb = self.shapes
+        na, nb = self.next
+        return (sum_to(g, sa) if na else None, sum_to(-g, sb) if nb else None)
+
+    def jvp(self, inputs, out, ta, tb):
+        return _tsum(ta, None if tb is None else -tb)
+
+
+class Mul(_Binary):
+    name = "mul"
+    save = (0, 1)
+    fn = staticmethod(np.multiply)
+
+    def vjp(self, g):
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        return (sum_to(g * b, sa) if na else None, sum_to(g * a, sb) if nb else None)
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        return _tsum(None if ta is None else ta * b, None if tb is None else a * tb)
+
+
+class Div(_Binary):
+    name = "div"
+    save = (0, 1)
+    fn = staticmethod(np.true_divide)
+
+    def vjp(self, g):
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        ga = sum_to(g / b, sa) if na else None
+        gb = sum_to(-g * a / (b * b), sb) if nb else None
+        return ga, gb
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        return _tsum(None if ta is None else ta / b, None if tb is None else -tb * a / (b * b))
+
+
+class Pow(_Binary):
+    name = "pow"
+    save = (0, 1, "out")
+    fn = staticmethod(np.power)
+
+    @classmethod
+    def forward(cls, ctx, be, a, b, dt):
+        if not dt.is_floating_point and is_number(b) and b < 0:
+            raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+        return super().forward(ctx, be, a, b, dt)
+
+    def vjp(self, g):
+        a, b, y = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        ga = gb = None
+        if na:
+            if is_number(b):
+                ga = g * b * a ** (b - 1) if b != 0 else g * 0.0
+            else:
+                # PyTorch masks exponent 0 so that 0 ** 0 has derivative 0, not nan.
+                ga = where(b == 0, 0.0, g * b * a ** (b - 1))
+            ga = sum_to(ga, sa)
+        if nb:
+            # d(a^b)/db = a^b log a; defined as 0 where a == 0 and b >= 0 (PyTorch's choice).
+            from tapegrad.ops.unary import log
+
+            safe = where(a == 0, 1.0, a) if not is_number(a) else (a if a != 0 else 1.0)
+            gb = g * y * (log(safe) if not is_number(safe) else float(np.log(safe)))
+            if not is_number(a):
+                gb = where((a == 0) & (b >= 0), 0.0, gb)
+            gb = sum_to(gb, sb)
+        return ga, gb
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        r = None
+        if ta is not None:
+            r = ta * b * a ** (b - 1) if not (is_number(b) and b == 0) else ta * 0.0
+        if tb is not None:
+            from tapegrad.ops.unary import log
+
+            r = _tsum(r, tb * out * log(where(a == 0, 1.0, a)))
+        return r
+
+
+class Maximum(_Binary):
+    name = "maximum"
+    save = (0, 1)
+    fn = staticmethod(np.maximum)
+
+    def vjp(self, g):
+        return _minmax_vjp(self, g, gt)
+
+    def jvp(self, inputs, out, ta, tb):
+        return _minmax_jvp(inputs, ta, tb, gt)
+
+
+class Minimum(_Binary):
+    name = "minimum"
+    save = (0, 1)
+    fn = staticmethod(np.minimum)
+
+    def vjp(self, g):
+        return _minmax_vjp(self, g, lt)
+
+    def jvp(self, inputs, out, ta, tb):
+        return _minmax_jvp(inputs, ta, tb, lt)
+
+
+def _minmax_vjp(node, g, wins):
+    # Ties split the gradient in half, as PyTorch does.
+    a, b = node.saved
+    sa, sb = node.shapes
+    na, nb = node.next
+    w = wins(a, b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+    ga = sum_to(g * w, sa) if na else None
+    gb = sum_to(g * (1.0 - w), sb) if nb else None
+    return ga, gb
+
+
+def _minmax_jvp(inputs, ta, tb, wins):
+    a, b = inputs
+    w = wins(a, b).to(a.dtype if hasattr(a, "dtype") else b.dtype) + (a == b) * 0.5
+    return _tsum(None if ta is None else ta * w, None if tb is None else tb * (1.0 - w))
+
+
+class Remainder(_Binary):
+    name = "remainder"
+    save = (0, 1)
+    fn = staticmethod(np.remainder)
+
+    def vjp(self, g):
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        gb = sum_to(-g * floor_divide(a, b), sb) if nb else None
+        return (sum_to(g, sa) if na else None), gb
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        return _tsum(ta, None if tb is None else -tb * floor_divide(a, b))
+
+
+class Fmod(Remainder):
+    name = "fmod"
+    fn = staticmethod(np.fmod)
+
+    def vjp(self, g):
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        from tapegrad.ops.unary import trunc
+
+        gb = sum_to(-g * trunc(a / b), sb) if nb else None
+        return (sum_to(g, sa) if na else None), gb
+
+
+class Atan2(_Binary):
+    name = "atan2"
+    save = (0, 1)
+    fn = staticmethod(np.arctan2)
+
+    def vjp(self, g):
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        den = a * a + b * b
+        return (sum_to(g * b / den, sa) if na else None,
+                sum_to(-g * a / den, sb) if nb else None)
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        den = a * a + b * b
+        return _tsum(None if ta is None else ta * b / den, None if tb is None else -tb * a / den)
+
+
+class _NonDiff(_Binary):
+    """Comparison, logical and integer ops: no gradient flows through them."""
+
+    differentiable = False
+    out_dtype = D.bool
+
+    @classmethod
+    def forward(cls, ctx, be, a, b, dt):
+        a = cast_array(a, dt)
+        b = cast_array(b, dt)
+        try:
+            r = cls.fn(a, b)
+        except ValueError:
+            broadcast_shapes(cls.name, np.shape(a), np.shape(b))
+            raise
+        want = cls.out_dtype.np if cls.out_dtype is not None else dt.np
+        return r if r.dtype == want else r.astype(want)
+
+
+class Eq(_NonDiff):
+    name = "eq"
+    fn = staticmethod(np.equal)
+
+class Ne(_NonDiff):
+    name = "ne"
+    fn = staticmethod(np.not_equal)
+
+class Lt(_NonDiff):
+    name = "lt"
+    fn = staticmethod(np.less)
+
+class Le(_NonDiff):
+    name = "le"
+    fn = staticmethod(np.less_equal)
+
+class Gt(_NonDiff):
+    name = "gt"
+    fn = staticmethod(np.greater)
+
+class Ge(_NonDiff):
+    name = "ge"
+    fn = staticmethod(np.greater_equal)
+
+class LogicalAnd(_NonDiff):
+    name = "logical_and"
+    fn = staticmethod(np.logical_and)
+
+class LogicalOr(_NonDiff):
+    name = "logical_or"
+    fn = staticmethod(np.logical_or)
+
+class LogicalXor(_NonDiff):
+    name = "logical_xor"
+    fn = staticmethod(np.logical_xor)
+
+
+class FloorDivide(_NonDiff):
+    name = "floor_divide"
+    fn = staticmethod(np.floor_divide)
+    out_dtype = None
+
+
+class _Bitwise(_NonDiff):
+    out_dtype = None
+
+    @classmethod
+    def forward(cls, ctx, be, a, b, dt):
+        if dt.is_floating_point:
+            raise TypeError(f"{cls.name}: bitwise operations need integer or bool tensors, "
+                            f"got {dt}")
+        return super().forward(ctx, be, a, b, dt)
+
+
+class BitwiseAnd(_Bitwise):
+    name = "bitwise_and"
+    fn = staticmethod(np.bitwise_and)
+
+class BitwiseOr(_Bitwise):
+    name = "bitwise_or"
+    fn = staticmethod(np.bitwise_or)
+
+class BitwiseXor(_Bitwise):
+    name = "bitwise_xor"
+    fn = staticmethod(np.bitwise_xor)
+
+
+
+# ---- the public functions -------------------------------------------------------------------
+def add(input, other, *, alpha=1):
+    """``input + alpha * other``, broadcasting, with PyTorch's dtype promotion."""
+    if alpha != 1:
+        other = other * alpha
+    return _binary(Add, input, other)
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other``."""
+    if alpha != 1:
+        other = other * alpha
+    if is_number(input):
+        return _binary(Sub, input, other)
+    return _binary(Sub, input, other)
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other):
+    """Elementwise product."""
+    return _binary(Mul, input, other)
+
+
+def div(input, other, *, rounding_mode=None):
+    """True division (``rounding_mode='floor'`` or ``'trunc'`` round the quotient)."""
+    if rounding_mode is None:
+        dt = binary_dtype(input, other)
+        if not dt.is_floating_point:
+            dt = D.get_default_dtype()
+        return Div.apply(input, other, dt=dt)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        from tapegrad.ops.unary import trunc
+
+        q = div(input, other)
+        r = trunc(q)
+        dt = binary_dtype(input, other)
+        return r if dt.is_floating_point else r.to(dt)
+    raise ValueError(f"div: expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                     f"found '{rounding_mode}'")
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def pow(input, exponent):
+    """``input ** exponent`` (either may be a number)."""
+    return _binary(Pow, input, exponent)
+
+
+def float_power(input, exponent):
+    from tapegrad.tensor import Tensor
+
+    if isinstance(input, Tensor):
+        input = input.double()
+    if isinstance(exponent, Tensor):
+        exponent = exponent.double()
+    return pow(input, exponent)
+
+
+def maximum(input, other):
+    """Elementwise maximum; ties share the gradient."""
+    return _binary(Maximum, input, other)
+
+
+def minimum(input, other):
+    """Elementwise minimum; ties share the gradient."""
+    return _binary(Minimum, input, other)
+
+
+def remainder(input, other):
+    """Python-style modulus (sign of the divisor)."""
+    return _binary(Remainder, input, other)
+
+
+def fmod(input, other):
+    """C-style modulus (sign of the dividend)."""
+    return _binary(Fmod, input, other)
+
+
+def atan2(input, other):
+    return _binary(Atan2, input, other)
+
+
+def floor_divide(input, other):
+    return _binary(FloorDivide, input, other)
+
+
+def eq(input, other):
+    return _binary(Eq, input, other)
+
+
+def ne(input, other):
+    return _binary(Ne, input, other)
+
+
+def lt(input, other):
+    return _binary(Lt, input, other)
+
+
+def le(input, other):
+    return _binary(Le, input, other)
+
+
+def gt(input, other):
+    return _binary(Gt, input, other)
+
+
+def ge(input, other):
+    return _binary(Ge, input, other)
+
+
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+
+
+def logical_and(input, other):
+    return _binary(LogicalAnd, input, other)
+
+
+def logical_or(input, other):
+    return _binary(LogicalOr, input, other)
+
+
+def logical_xor(input, other):
+    return _binary(LogicalXor, input, other)
+
+
+def bitwise_and(input, other):
+    return _binary(BitwiseAnd, input, other)
+
+
+def bitwise_or(input, other):
+    return _binary(BitwiseOr, input, other)
+
+
+def bitwise_xor(input, other):
+    return _binary(BitwiseXor, input, other)
+
+
+class _UnaryNonDiff(Node):
+    differentiable = False
+    fn = None
+
+    @classmethod
+    def forward(cls, ctx, be, x):
+        return cls.fn(x)
+
+
+class LogicalNot(_UnaryNonDiff):
+    name = "logical_not"
+    fn = staticmethod(np.logical_not)
+
+class IsNan(_UnaryNonDiff):
+    name = "isnan"
+    fn = staticmethod(np.isnan)
+
+class IsInf(_UnaryNonDiff):
+    name = "isinf"
+    fn = staticmethod(np.isinf)
+
+class IsFinite(_UnaryNonDiff):
+    name = "isfinite"
+    fn = staticmethod(np.isfinite)
+
+
+class BitwiseNot(_UnaryNonDiff):
+    name = "bitwise_not"
+
+    @staticmethod
+    def forward(ctx, be, x):
+        if x.dtype.kind == "f":
+            raise TypeError(f"bitwise_not: bitwise operations need integer or bool tensors, got "
+                            f"{D.from_numpy_dtype(x.dtype)}")
+        return np.invert(x)
+
+
+def logical_not(input):
+    return LogicalNot.apply(input)
+
+
+def bitwise_not(input):
+    return BitwiseNot.apply(input)
+
+
+def isnan(input):
+    return IsNan.apply(input)
+
+
+def isinf(input):
+    return IsInf.apply(input)
+
+
+def isfinite(input):
+    return IsFinite.apply(input)
+
+
+# ---- where and clamp ------------------------------------------------------------------------
+class Where(Node):
+    name = "where"
+    save = (0,)
+
+    @staticmethod
+    def forward(ctx, be, cond, a, b, dt):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        if getattr(cond, "dtype", None) != np.bool_:
+            raise RuntimeError(f"where: expected condition to be a bool tensor, got "
+                               f"{getattr(cond, 'dtype', type(cond).__name__)}")
+        try:
+            return be.xp.where(cond, cast_array(a, dt), cast_array(b, dt)).astype(dt.np,
+                                                                                copy=False)
+        except ValueError:
+            broadcast_shapes("where", np.shape(cond), np.shape(a), np.shape(b))
+            raise
+
+    def vjp(self, g):
+        (cond,) = self.saved
+        sa, sb = self.shapes
+        _, na, nb = self.next
+        zero = g.new_zeros(())
+        ga = sum_to(where(cond, g, zero), sa) if na else None
+        gb = sum_to(where(cond, zero, g), sb) if nb else None
+        return None, ga, gb
+
+    def jvp(self, inputs, out, tc, ta, tb):
+        cond = inputs[0]
+        if ta is None and tb is None:
+            return None
+        zero = out.new_zeros(())
+        return where(cond, zero if ta is None else ta, zero if tb is None else tb)
+
+
+def where(condition, input=None, other=None):
+    """Pick ``input`` where ``condition`` holds, else ``other`` (either may be a number)."""
+    if input is None and other is None:
+        from tapegrad.ops.index import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    from tapegrad.tensor import Tensor
+
+    if not isinstance(condition, Tensor):
+        from tapegrad.creation import tensor
+
+        condition = tensor(condition)
+    return Where.apply(condition, input, other, dt=binary_dtype(input, other))
+
+
+class Clamp(Node):
+    name = "clamp"
+    save = (0,)
+
+    @staticmethod
+    def forward(ctx, be, x, lo, hi):
+        ctx.lo, ctx.hi = lo, hi
+        return be.k["clamp"](x, lo, hi)
+
+    def _mask(self, x):
+        m = None
+        if self.lo is not None:
+            m = x >= self.lo
+        if self.hi is not None:
+            m2 = x <= self.hi
+            m = m2 if m is None else m & m2
+        return m
+
+    def vjp(self, g):
+        (x,) = self.saved
+        return (g * self._mask(x),)
+
+    def jvp(self, inputs, out, t):
+        return t * self._mask(inputs[0])
+
+
+def clamp(input, min=None, max=None):
+    """Limit values to ``[min, max]``; tensors bounds broadcast like ``maximum``/``minimum``."""
+    from tapegrad.tensor import Tensor
+
+    if min is None and max is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = input
+        if min is not None:
+            r = maximum(r, min)
+        if max is not None:
+            r = minimum(r, max)
+        return r
+    return Clamp.apply(input, lo=min, hi=max)
+
+
+clip = clamp

@@ -1,0 +1,162 @@
+"""In-place ops: compute out of place, then commit into the tensor's own memory.
+
+Committing bumps the version counter (shared with every view), so a node that saved the old
+value notices at backward time, and records where the change happened so the error can name
+that line. The tensor then takes the result's place on the tape. In-place on a leaf that
+requires grad, or on a view of one, raises, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from tapegrad.autograd.grad_mode import STATE as _GRAD
+from tapegrad.autograd.node import SavedOutput
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_location() -> str:
+    """``file:line`` of the innermost caller outside tapegrad."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_PKG):
+        f = f.f_back
+    if f is None:
+        return "<unknown>"
+    return f"{f.f_code.co_filename}:{f.f_lineno}"
+
+
+def check_inplace(x, op: str) -> None:
+    """Raise if ``x`` may not be changed in place while recording."""
+    if not _GRAD.grad_enabled:
+        return
+    if x.requires_grad and x.grad_fn is None:
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad (shape "
+                           f"{tuple(x.shape)}) is being used in an in-place operation.")
+    base = x._base
+    if base is not None and base.requires_grad:
+        if base.grad_fn is None:
+            raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad (shape "
+                               f"{tuple(base.shape)}) is being used in an in-place operation.")
+        raise RuntimeError(f"{op}: in-place modification of a view (shape {tuple(x.shape)}) of "
+                           f"a tensor that requires grad (shape {tuple(base.shape)}) is not "
+                           "supported; write into the base with indexing (base[idx] = value) "
+                           "or use an out-of-place operation")
+
+
+def commit(x, r, op: str):
+    """Write result ``r`` into ``x`` in place and move ``x`` onto ``r``'s place in the tape."""
+    if r._data.shape != x._data.shape:
+        raise RuntimeError(f"{op}: output with shape {tuple(x.shape)} doesn't match the "
+                           f"broadcast shape {tuple(r.shape)}")
+    if r._dtype is not x._dtype and r._dtype._cat > x._dtype._cat:
+        raise RuntimeError(f"{op}: result type {r._dtype.name} can't be cast to the desired "
+                           f"output type {x._dtype.name}")
+    if r._data is not x._data:
+        try:
+            x._data[...] = r._data
+        except ValueError as e:
+            raise RuntimeError(f"{op}: cannot write into tensor of shape {tuple(x.shape)}: "
+                               f"{e}") from None
+    x._vc[0] += 1
+    x._vc[1] = f"{op} at {user_location()}"
+    node = r.grad_fn
+    if node is not None:
+        saved = node._saved
+        for i, s in enumerate(saved):
+            if type(s) is SavedOutput and s.nr == r._out_nr:
+                saved[i] = SavedOutput(x._data, x._vc, s.nr)
+                node._versions[i] = x._vc[0]
+        x.grad_fn = node
+        x._out_nr = r._out_nr
+        x._requires_grad = True
+    return x
+
+
+def inplace(x, fn, op: str, *args, **kwargs):
+    """Run out-of-place ``fn(x, *args)`` and commit it into ``x``."""
+    check_inplace(x, op)
+    return commit(x, fn(x, *args, **kwargs), op)
+
+
+def fill_(x, value):
+    """Set every element to ``value`` (a number or a 0-d tensor)."""
+    check_inplace(x, "fill_")
+    if hasattr(value, "_data"):
+        if value.ndim:
+            raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions")
+        if value.requires_grad and _GRAD.grad_enabled:
+            from tapegrad.ops.shape import broadcast_to
+
+            return commit(x, broadcast_to(value.to(x.dtype), tuple(x.shape)) * 1, "fill_")
+        value = value.item()
+    x._data[...] = value
+    x._vc[0] += 1
+    x._vc[1] = f"fill_ at {user_location()}"
+    if x.grad_fn is not None and _GRAD.grad_enabled:
+        _cut(x)
+    return x
+
+
+def _cut(x):
+    """After an overwrite the old history no longer matters: the tensor is a constant."""
+    x.grad_fn = None
+    x._requires_grad = False
+    return x
+
+
+def zero_(x):
+    return fill_(x, 0)
+
+
+def copy_(x, src, non_blocking=False):
+    """Copy ``src`` (broadcast, cast, moved) into ``x``; gradients flow to ``src``."""
+    check_inplace(x, "copy_")
+    from tapegrad.ops.shape import broadcast_to
+
+    try:
+        s = broadcast_to(src.to(x.device).to(x.dtype), tuple(x.shape))
+    except RuntimeError:
+        raise RuntimeError(f"copy_: the source of shape {tuple(src.shape)} cannot be broadcast "
+                           f"to the destination of shape {tuple(x.shape)}") from None
+    if s.requires_grad and _GRAD.grad_enabled:
+        from tapegrad.ops.convert import clone
+
+        return commit(x, clone(s), "copy_")
+    x._data[...] = s._data
+    x._vc[0] += 1
+    x._vc[1] = f"copy_ at {user_location()}"
+    if x.grad_fn is not None and _GRAD.grad_enabled:
+        _cut(x)
+    return x
+
+
+def setitem(x, idx, value):
+    """``x[idx] = value``: differentiable with respect to both (``x`` must not be a leaf
+    that requires grad)."""
+    from tapegrad.ops.index import index_put, normalize_index
+    from tapegrad.tensor import Tensor
+
+    check_inplace(x, "setitem")
+    nidx, basic = normalize_index(idx)
+    recording = _GRAD.grad_enabled and (x.requires_grad or getattr(value, "requires_grad",
+                                                                   False))
+    if not recording:
+        v = value._data if isinstance(value, Tensor) else value
+        try:
+            x._data[nidx] = v
+        except IndexError as e:
+            raise IndexError(f"setitem: {e} (indexing a tensor of shape "
+                             f"{tuple(x.shape)})") from None
+        except ValueError:
+            raise RuntimeError(f"setitem: shape mismatch: value of shape {np.shape(v)} cannot "
+                               f"be broadcast to indexing result of shape "
+                               f"{x._data[nidx].shape}") from None
+        x._vc[0] += 1
+        x._vc[1] = f"setitem at {user_location()}"
+        return x
+    return commit(x, index_put(x, nidx, value), "setitem")

@@ -1,0 +1,232 @@
+"""Matrix products (BLAS through the backend's array module) and ``einsum``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapegrad.autograd.node import Node
+
+__all__ = ["matmul", "mm", "bmm", "mv", "outer", "dot", "einsum", "addmm", "inner"]
+
+
+def _mt(x):
+    from tapegrad.ops.shape import transpose
+
+    return transpose(x, -1, -2)
+
+
+class MatMul(Node):
+    """Batched, broadcasting product of two tensors of at least 2 dims."""
+
+    name = "matmul"
+    save = (0, 1)
+
+    @staticmethod
+    def forward(ctx, be, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return be.xp.matmul(a, b)
+
+    def vjp(self, g):
+        from tapegrad.ops.elementwise import sum_to
+
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        ga = sum_to(matmul(g, _mt(b)), sa) if na else None
+        gb = sum_to(matmul(_mt(a), g), sb) if nb else None
+        return ga, gb
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        r = None if ta is None else matmul(ta, b)
+        if tb is not None:
+            d = matmul(a, tb)
+            r = d if r is None else r + d
+        return r
+
+
+def _check(op, a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"{op}: both arguments to matmul need to be at least 1D, but they "
+                           f"are {a.ndim}D and {b.ndim}D (shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)})")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise RuntimeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                           f"multiplied ({ka} != {kb})")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"{op}: expected both operands to have the same dtype, but got "
+                           f"{a.dtype} and {b.dtype} (shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)})")
+    if a.ndim > 2 and b.ndim > 2:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise RuntimeError(f"{op}: batch dimensions of shapes {tuple(a.shape)} and "
+                               f"{tuple(b.shape)} cannot be broadcast") from None
+
+
+def matmul(input, other):
+    """Matrix product with NumPy/PyTorch rules for 1-D and batched operands.
+
+    >>> matmul(ones(3, 4), ones(4, 5)).shape
+    tapegrad.Size([3, 5])
+    """
+    _check("matmul", input, other)
+    from tapegrad.ops.shape import squeeze, unsqueeze
+
+    if input.ndim >= 2 and other.ndim >= 2:
+        return MatMul.apply(input, other)
+    a = unsqueeze(input, 0) if input.ndim == 1 else input
+    b = unsqueeze(other, -1) if other.ndim == 1 else other
+    r = MatMul.apply(a, b)
+    if other.ndim == 1:
+        r = squeeze(r, -1)
+    if input.ndim == 1:
+        r = squeeze(r, -2 if other.ndim > 1 else -1)
+    return r
+
+
+def mm(input, mat2):
+    """Product of two 2-D matrices."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(input.shape)} and "
+                           f"{tuple(mat2.shape)}")
+    _check("mm", input, mat2)
+    return MatMul.apply(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched product of two 3-D tensors with equal batch size."""
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(input.shape)} and "
+                           f"{tuple(mat2.shape)}")
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: shapes {tuple(input.shape)} and "
+                           f"{tuple(mat2.shape)}")
+    _check("bmm", input, mat2)
+    return MatMul.apply(input, mat2)
+
+
+def mv(input, vec):
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expected a 2-D matrix and a 1-D vector, got shapes "
+                           f"{tuple(input.shape)} and {tuple(vec.shape)}")
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    """Inner product of two 1-D tensors."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {input.ndim}D and {other.ndim}D "
+                           f"tensors (shapes {tuple(input.shape)} and {tuple(other.shape)})")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"dot: inconsistent tensor size, expected tensor [{input.shape[0]}] "
+                           f"and src [{other.shape[0]}] to have the same number of elements")
+    return matmul(input, other)
+
+
+def inner(input, other):
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    return matmul(input, _mt(other) if other.ndim > 1 else other)
+
+
+def outer(input, vec2):
+    """``input[:, None] * vec2[None, :]``."""
+    from tapegrad.ops.shape import unsqueeze
+
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"outer: expected 1-D tensors, got shapes {tuple(input.shape)} and "
+                           f"{tuple(vec2.shape)}")
+    return unsqueeze(input, 1) * unsqueeze(vec2, 0)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    r = mm(mat1, mat2)
+    if alpha != 1:
+        r = r * alpha
+    return r + (input if beta == 1 else input * beta)
+
+
+# ---- einsum ---------------------------------------------------------------------------------
+def _parse(equation, shapes):
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, out = eq.split("->")
+    else:
+        lhs = eq
+        letters = lhs.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c != "."))
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise RuntimeError(f"einsum: equation '{equation}' names {len(ins)} operands but "
+                           f"{len(shapes)} were given")
+    if "." in eq:
+        raise NotImplementedError("einsum: ellipsis ('...') is not supported yet")
+    sizes = {}
+    for sub, shp in zip(ins, shapes):
+        if len(sub) != len(shp):
+            raise RuntimeError(f"einsum: the number of subscripts in '{sub}' does not match "
+                               f"the number of dimensions ({len(shp)}) of operand shape "
+                               f"{tuple(shp)}")
+        for c, s in zip(sub, shp):
+            if sizes.setdefault(c, s) != s and s != 1 and sizes[c] != 1:
+                raise RuntimeError(f"einsum: subscript '{c}' has size {s} in operand shape "
+                                   f"{tuple(shp)} but size {sizes[c]} elsewhere")
+    return ins, out, sizes
+
+
+class Einsum(Node):
+    name = "einsum"
+    save = tuple(range(16))
+
+    @staticmethod
+    def forward(ctx, be, *ops, ins, out):
+        ctx.ins, ctx.out = ins, out
+        ctx.shapes = [o.shape for o in ops]
+        return be.xp.einsum(",".join(ins) + "->" + out, *ops, optimize=len(ops) > 2)
+
+    def vjp(self, g):
+        from tapegrad.ops.shape import broadcast_to, reshape
+
+        saved = self.saved[:len(self.ins)]
+        grads = []
+        for i, (sub, shp) in enumerate(zip(self.ins, self.shapes)):
+            if self.next[i] is None:
+                grads.append(None)
+                continue
+            if len(set(sub)) != len(sub):
+                raise NotImplementedError(f"einsum: gradient for an operand with a repeated "
+                                          f"subscript ('{sub}') is not supported")
+            others = [(s, t) for j, (s, t) in enumerate(zip(self.ins, saved)) if j != i]
+            have = set(self.out).union(*[set(s) for s, _ in others])
+            keep = "".join(c for c in sub if c in have)
+            subs = [self.out] + [s for s, _ in others]
+            r = einsum(",".join(subs) + "->" + keep, g, *[t for _, t in others])
+            if keep != sub:
+                full = tuple(shp[sub.index(c)] if c in keep else 1 for c in sub)
+                r = broadcast_to(reshape(r, full), tuple(shp))
+            grads.append(r)
+        return tuple(grads)
+
+    def jvp(self, inputs, out, *ts):
+        eq = ",".join(self.ins) + "->" + self.out
+        r = None
+        for i, t in enumerate(ts):
+            if t is None:
+                continue
+            ops = list(inputs)
+            ops[i] = t
+            d = einsum(eq, *ops)
+            r = d if r is None else r + d
+        return r
+
+
+def einsum(equation, *operands):
+    """Einstein summation, e.g. ``einsum('ij,jk->ik', a, b)``."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ins, out, _ = _parse(equation, [tuple(o.shape) for o in operands])
+    return Einsum.apply(*operands, ins=ins, out=out)

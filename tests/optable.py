@@ -1,0 +1,252 @@
+"""The op table: one row per (op, input shapes) case, shared by every op-level test.
+
+A row's ``fn(lib, *inputs)`` is written once and runs against ``lib = tapegrad`` and
+``lib = torch`` alike, since the two speak the same dialect. Input specs say how to draw
+each input (float64 values in a range, integer indices, boolean masks) and which inputs are
+differentiated. The drivers are ``test_ops.py`` (forward/backward vs PyTorch, gradcheck) and,
+later, the higher-order and forward-mode tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class F:
+    """A float64 input of ``shape`` drawn uniformly in ``[lo, hi]``."""
+
+    shape: tuple
+    lo: float = -1.0
+    hi: float = 1.0
+    grad: bool = True
+    distinct: bool = False  # well-separated values (max/sort: no near-ties)
+
+    def draw(self, rng):
+        n = int(np.prod(self.shape)) if self.shape else 1
+        if self.distinct:
+            v = rng.permutation(n).astype(np.float64) / max(n, 1) * (self.hi - self.lo) + self.lo
+            v += rng.uniform(0, 0.1 / max(n, 1), n)
+            return v.reshape(self.shape)
+        return rng.uniform(self.lo, self.hi, self.shape).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class I:
+    """An int64 input of ``shape`` with values in ``[lo, hi)`` (indices, class labels)."""
+
+    shape: tuple
+    hi: int
+    lo: int = 0
+    grad: bool = False
+    unique: bool = False
+
+    def draw(self, rng):
+        if self.unique:
+            return rng.permutation(self.hi)[: int(np.prod(self.shape))].reshape(self.shape)
+        return rng.integers(self.lo, self.hi, self.shape).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class B:
+    """A boolean input (masks, conditions)."""
+
+    shape: tuple
+    grad: bool = False
+
+    def draw(self, rng):
+        return rng.random(self.shape) < 0.5
+
+
+@dataclass
+class Case:
+    name: str
+    fn: object
+    inputs: tuple
+    torch_fn: object = None  # when PyTorch spells it differently
+    atol: float = 1e-9
+    rtol: float = 1e-7
+    gradcheck: bool = True
+    gradgrad: bool = True
+    jvp: bool = True
+    tags: tuple = field(default_factory=tuple)
+
+    @property
+    def id(self):
+        return self.name
+
+
+def make_inputs(case, lib, seed=0):
+    """The case's inputs as ``lib`` tensors (same values for tapegrad and torch)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for spec in case.inputs:
+        if isinstance(spec, (F, I, B)):
+            arr = spec.draw(rng)
+            t = lib.tensor(arr)
+            if spec.grad:
+                t.requires_grad_(True)
+            out.append(t)
+        else:
+            out.append(spec)
+    return out
+
+
+CASES: list[Case] = []
+
+
+def case(name, fn, *inputs, **kw):
+    CASES.append(Case(name, fn, tuple(inputs), **kw))
+
+
+# ---- binary arithmetic (with broadcasting and 0-d) -----------------------------------------
+_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (3,)), ((3,), ())]
+for sa, sb in _PAIRS:
+    tag = f"{sa}x{sb}"
+    case(f"add{tag}", lambda m, a, b: a + b, F(sa), F(sb))
+    case(f"sub{tag}", lambda m, a, b: a - b, F(sa), F(sb))
+    case(f"mul{tag}", lambda m, a, b: a * b, F(sa), F(sb))
+    case(f"div{tag}", lambda m, a, b: a / b, F(sa), F(sb, 0.5, 2.0))
+    case(f"maximum{tag}", lambda m, a, b: m.maximum(a, b), F(sa), F(sb))
+    case(f"minimum{tag}", lambda m, a, b: m.minimum(a, b), F(sa), F(sb))
+    case(f"pow{tag}", lambda m, a, b: a ** b, F(sa, 0.5, 2.0), F(sb, -1.5, 1.5))
+    case(f"atan2{tag}", lambda m, a, b: m.atan2(a, b), F(sa), F(sb, 0.5, 2.0))
+case("add_alpha", lambda m, a, b: m.add(a, b, alpha=2.5), F((3,)), F((3,)))
+case("sub_alpha", lambda m, a, b: m.sub(a, b, alpha=0.5), F((3,)), F((3,)))
+case("rsub_scalar", lambda m, a: 2.0 - a, F((4,)))
+case("rdiv_scalar", lambda m, a: 2.0 / a, F((4,), 0.5, 2.0))
+case("pow_scalar", lambda m, a: a ** 3, F((2, 3)))
+case("pow_half", lambda m, a: a ** 0.5, F((2, 3), 0.5, 2.0))
+case("rpow_scalar", lambda m, a: 2.0 ** a, F((2, 3)))
+case("remainder", lambda m, a, b: m.remainder(a, b), F((5,), -3, 3), F((5,), 0.7, 1.3))
+case("fmod", lambda m, a, b: m.fmod(a, b), F((5,), -3, 3), F((5,), 0.7, 1.3))
+case("where", lambda m, c, a, b: m.where(c, a, b), B((3, 4)), F((3, 4)), F((4,)))
+case("where_scalar", lambda m, c, a: m.where(c, a, 0.0), B((3, 4)), F((3, 4)))
+case("clamp", lambda m, a: m.clamp(a, -0.5, 0.5), F((4, 5)))
+case("clamp_min", lambda m, a: a.clamp(min=0.1), F((4, 5)))
+case("clamp_tensor", lambda m, a, lo: m.clamp(a, min=lo), F((4, 5)), F((5,)))
+
+# ---- unary ---------------------------------------------------------------------------------
+for nm, lo, hi in [("neg", -1, 1), ("exp", -1, 1), ("log", 0.2, 2), ("log2", 0.2, 2),
+                   ("log10", 0.2, 2), ("log1p", -0.5, 1), ("expm1", -1, 1), ("sqrt", 0.2, 2),
+                   ("rsqrt", 0.2, 2), ("sin", -3, 3), ("cos", -3, 3), ("tan", -1, 1),
+                   ("tanh", -2, 2), ("sigmoid", -3, 3), ("relu", -1, 1), ("abs", -1, 1),
+                   ("erf", -2, 2), ("reciprocal", 0.5, 2), ("asin", -0.9, 0.9),
+                   ("acos", -0.9, 0.9), ("atan", -2, 2), ("sinh", -2, 2), ("cosh", -2, 2),
+                   ("square", -1, 1), ("exp2", -1, 1), ("sign", -1, 1), ("floor", -2, 2),
+                   ("ceil", -2, 2), ("round", -2, 2), ("trunc", -2, 2), ("frac", -2, 2)]:
+    for shp in [(3, 4), ()]:
+        case(f"{nm}{shp}", (lambda n: lambda m, a: getattr(m, n)(a))(nm), F(shp, lo, hi))
+
+# ---- reductions ----------------------------------------------------------------------------
+case("sum_all", lambda m, a: a.sum(), F((3, 4)))
+case("sum_dim", lambda m, a: a.sum(1), F((3, 4)))
+case("sum_dims_keep", lambda m, a: a.sum((0, 2), keepdim=True), F((2, 3, 4)))
+case("sum_0d", lambda m, a: a.sum(), F(()))
+case("mean_all", lambda m, a: a.mean(), F((3, 4)))
+case("mean_dim", lambda m, a: a.mean(-1, keepdim=True), F((3, 4)))
+case("prod_all", lambda m, a: a.prod(), F((2, 3), 0.5, 1.5))
+case("prod_dim", lambda m, a: a.prod(1), F((3, 4), 0.5, 1.5))
+case("max_all", lambda m, a: a.max(), F((3, 4), distinct=True))
+case("max_dim", lambda m, a: a.max(1)[0], F((3, 4), distinct=True))
+case("max_dim_keep", lambda m, a: a.max(0, keepdim=True).values, F((3, 4), distinct=True))
+case("min_dim", lambda m, a: a.min(-1)[0], F((3, 4), distinct=True))
+case("amax", lambda m, a: m.amax(a, (0, 1)), F((3, 4, 2), distinct=True))
+case("amin", lambda m, a: m.amin(a, 1, keepdim=True), F((3, 4), distinct=True))
+case("var", lambda m, a: a.var(), F((3, 4)))
+case("var_dim", lambda m, a: a.var(1, keepdim=True), F((3, 4)))
+case("var_biased", lambda m, a: m.var(a, 0, unbiased=False), F((3, 4)))
+case("std", lambda m, a: a.std(1), F((3, 4)))
+case("std_correction", lambda m, a: m.std(a, 0, correction=0), F((3, 4)))
+case("norm", lambda m, a: a.norm(), F((3, 4)))
+case("norm_dim", lambda m, a: m.norm(a, dim=1), F((3, 4)))
+case("norm_p1", lambda m, a: m.norm(a, p=1, dim=0), F((3, 4)))
+case("norm_p3", lambda m, a: m.norm(a, p=3), F((3, 4)))
+case("norm_inf", lambda m, a: m.norm(a, p=float("inf")), F((3, 4), distinct=True))
+case("logsumexp", lambda m, a: m.logsumexp(a, 1), F((3, 4), -3, 3))
+case("logsumexp_keep", lambda m, a: m.logsumexp(a, (0, 1), keepdim=True), F((3, 4), -3, 3))
+case("cumsum", lambda m, a: a.cumsum(1), F((3, 4)))
+case("cumprod", lambda m, a: a.cumprod(0), F((4, 3), 0.5, 1.5))
+
+# ---- shape ---------------------------------------------------------------------------------
+case("reshape", lambda m, a: a.reshape(4, 3), F((3, 4)))
+case("reshape_infer", lambda m, a: a.reshape(-1, 2), F((3, 4)))
+case("view", lambda m, a: a.view(2, 6), F((3, 4)))
+case("flatten", lambda m, a: a.flatten(1), F((2, 3, 4)))
+case("unflatten", lambda m, a: a.unflatten(1, (2, 2)), F((3, 4)))
+case("squeeze", lambda m, a: a.squeeze(), F((3, 1, 4)))
+case("squeeze_dim", lambda m, a: a.squeeze(1), F((3, 1, 4)))
+case("unsqueeze", lambda m, a: a.unsqueeze(-1), F((3, 4)))
+case("transpose", lambda m, a: a.transpose(0, 2), F((2, 3, 4)))
+case("permute", lambda m, a: a.permute(2, 0, 1), F((2, 3, 4)))
+case("t", lambda m, a: a.t(), F((3, 4)))
+case("T", lambda m, a: a.T, F((3, 4)))
+case("expand", lambda m, a: a.expand(3, 4), F((3, 1)))
+case("expand_new", lambda m, a: a.expand(2, 3, 4), F((4,)))
+case("broadcast_to", lambda m, a: m.broadcast_to(a, (2, 3, 4)), F((3, 1)))
+case("expand_as", lambda m, a, b: a.expand_as(b), F((1, 4)), F((3, 4), grad=False))
+case("repeat", lambda m, a: a.repeat(2, 3), F((3, 4)))
+case("repeat_new", lambda m, a: a.repeat(2, 1, 2), F((3, 4)))
+case("flip", lambda m, a: a.flip(0), F((3, 4)))
+case("flip2", lambda m, a: m.flip(a, (0, 1)), F((3, 4)))
+case("cat", lambda m, a, b: m.cat([a, b], 0), F((2, 4)), F((3, 4)))
+case("cat_dim1", lambda m, a, b, c: m.cat([a, b, c], 1), F((2, 1)), F((2, 3)), F((2, 2)))
+case("stack", lambda m, a, b: m.stack([a, b], 1), F((3, 4)), F((3, 4)))
+case("split", lambda m, a: m.split(a, 2, 1)[1], F((3, 5)))
+case("split_sizes", lambda m, a: a.split([1, 4], 1)[1], F((3, 5)))
+case("chunk", lambda m, a: a.chunk(3, 0)[2], F((7, 2)))
+case("unbind", lambda m, a: m.unbind(a, 1)[2], F((3, 4)))
+case("narrow", lambda m, a: a.narrow(1, 1, 2), F((3, 4)))
+case("movedim", lambda m, a: m.movedim(a, 0, -1), F((2, 3, 4)))
+
+# ---- indexing ------------------------------------------------------------------------------
+case("index_int", lambda m, a: a[1], F((3, 4)))
+case("index_slice", lambda m, a: a[:, 1:3], F((3, 4)))
+case("index_step", lambda m, a: a[::2, ::-1] if m.__name__ == "tapegrad" else
+     a[::2].flip(1), F((5, 4)))
+case("index_none_ellipsis", lambda m, a: a[None, ..., 0], F((3, 4)))
+case("index_neg", lambda m, a: a[-1, -2], F((3, 4)))
+case("index_tensor", lambda m, a, i: a[i], F((5, 3)), I((4,), 5))
+case("index_tensor_repeat", lambda m, a: a[m.tensor([0, 2, 0, 0])], F((5, 3)))
+case("index_tensor_2d", lambda m, a, i, j: a[i, j], F((5, 4)), I((3,), 5), I((3,), 4))
+case("index_mixed", lambda m, a, i: a[1:, i], F((5, 4)), I((2, 2), 4))
+case("index_bool", lambda m, a, k: a[k], F((3, 4)), B((3, 4)))
+case("index_bool_rows", lambda m, a: a[m.tensor([True, False, True])], F((3, 4)))
+case("gather", lambda m, a, i: m.gather(a, 1, i), F((3, 4)), I((3, 2), 4))
+case("gather_repeat", lambda m, a: a.gather(0, m.tensor([[0, 0], [0, 1]])), F((3, 2)))
+case("scatter", lambda m, a, s: a.scatter(1, m.tensor([[0, 2], [1, 3]]), s),
+     F((2, 4)), F((2, 2)))
+case("scatter_add", lambda m, a, s: a.scatter_add(1, m.tensor([[0, 0], [1, 3]]), s),
+     F((2, 4)), F((2, 2)))
+case("index_select", lambda m, a, i: m.index_select(a, 1, i), F((3, 4)), I((5,), 4))
+case("masked_fill", lambda m, a, k: a.masked_fill(k, 0.5), F((3, 4)), B((4,)))
+case("take_along_dim", lambda m, a, i: m.take_along_dim(a, i, 1), F((3, 4)), I((3, 2), 4))
+
+# ---- linear algebra ------------------------------------------------------------------------
+case("matmul_2d", lambda m, a, b: a @ b, F((3, 4)), F((4, 5)))
+case("matmul_vec_mat", lambda m, a, b: a @ b, F((4,)), F((4, 5)))
+case("matmul_mat_vec", lambda m, a, b: a @ b, F((3, 4)), F((4,)))
+case("matmul_vec_vec", lambda m, a, b: m.matmul(a, b), F((4,)), F((4,)))
+case("matmul_batched", lambda m, a, b: a @ b, F((2, 3, 4)), F((4, 5)))
+case("matmul_broadcast", lambda m, a, b: a @ b, F((2, 1, 3, 4)), F((3, 4, 2)))
+case("mm", lambda m, a, b: m.mm(a, b), F((3, 4)), F((4, 2)))
+case("bmm", lambda m, a, b: m.bmm(a, b), F((2, 3, 4)), F((2, 4, 2)))
+case("outer", lambda m, a, b: m.outer(a, b), F((3,)), F((4,)))
+case("dot", lambda m, a, b: m.dot(a, b), F((4,)), F((4,)))
+case("einsum_mm", lambda m, a, b: m.einsum("ij,jk->ik", a, b), F((3, 4)), F((4, 2)))
+case("einsum_batch", lambda m, a, b: m.einsum("bij,bjk->bik", a, b), F((2, 3, 4)),
+     F((2, 4, 2)))
+case("einsum_trace_sum", lambda m, a: m.einsum("ij->", a), F((3, 4)))
+case("einsum_outer3", lambda m, a, b, c: m.einsum("i,j,k->ijk", a, b, c), F((2,)), F((3,)),
+     F((2,)))
+case("einsum_implicit", lambda m, a, b: m.einsum("ij,jk", a, b), F((3, 4)), F((4, 2)))
+
+# ---- casts and copies ----------------------------------------------------------------------
+case("clone", lambda m, a: a.clone(), F((3, 4)))
+case("contiguous", lambda m, a: a.t().contiguous(), F((3, 4)))
+case("to_float32_and_back", lambda m, a: a.float().double() * 2, F((3,)), atol=1e-6,
+     rtol=1e-6, gradcheck=False)
+case("composite_chain", lambda m, a, b: ((a * b).tanh() + a.exp() / (1 + b * b)).sum(0),
+     F((3, 4)), F((4,)))
