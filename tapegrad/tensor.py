@@ -11,9 +11,14 @@ import numpy as np
 from tapegrad import _dtype as D
 from tapegrad._device import CPU, device
 from tapegrad._tensor_methods import TensorMethods
+from tapegrad.autograd import node as _node_mod
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 
 __all__ = ["Tensor"]
+
+_new = object.__new__
+_ndarray = np.ndarray
+_FROM_NP = D._FROM_NP
 
 
 class Tensor(TensorMethods):
@@ -56,12 +61,21 @@ class Tensor(TensorMethods):
     @classmethod
     def _make(cls, arr, requires_grad=False, grad_fn=None, out_nr=0, dev=None):
         """Fast internal constructor around an existing backend array."""
-        t = object.__new__(cls)
+        t = _new(cls)
         if dev is None:
             dev = CPU
-        if dev is CPU and type(arr) is not np.ndarray:
+        if type(arr) is not _ndarray and dev is CPU:
             arr = np.asarray(arr)  # NumPy reductions hand back scalars, not 0-d arrays
-        Tensor._init(t, arr, requires_grad, grad_fn, out_nr, dev)
+        t._data = arr
+        t._dtype = _FROM_NP[arr.dtype]
+        t._device = dev
+        t._requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._out_nr = out_nr
+        t._vc = [0, None]
+        t._base = t._hooks = t._accum = t._fw = t._name = None
+        t._retains_grad = False
         return t
 
     # ---- basic attributes --------------------------------------------------------------
@@ -373,6 +387,9 @@ class Tensor(TensorMethods):
         from tapegrad.ops.convert import contiguous
 
         return contiguous(self)
+
+
+_node_mod._T[0] = Tensor
 
 
 def _rebuild(arr, requires_grad, dev):

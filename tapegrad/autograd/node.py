@@ -87,8 +87,7 @@ class Node:
                 "values of the graph are freed when you call .backward() or autograd.grad(). "
                 "Specify retain_graph=True if you need to backward through the graph a second "
                 "time or if you need to access saved tensors after calling backward.")
-        from tapegrad.tensor import Tensor
-
+        Tensor = _T[0]
         out = []
         for s, v in zip(self._saved, self._versions):
             if type(s) is SavedOutput:
@@ -130,67 +129,47 @@ class Node:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on ``inputs`` (tensors or constants) and record it when needed."""
-        from tapegrad.tensor import Tensor
-
-        be = None
+        Tensor = _T[0]
         dev = None
         needs = False
         arrays = []
         for x in inputs:
             if isinstance(x, Tensor):
+                d = x._device
                 if dev is None:
-                    dev = x._device
-                elif x._device is not dev and x._device != dev:
+                    dev = d
+                elif d is not dev and d != dev:
                     _device_error(cls, inputs)
                 arrays.append(x._data)
-                if x.requires_grad:
+                if x._requires_grad:
                     needs = True
             else:
                 arrays.append(x)
-        if dev is None or dev is CPU:
-            be = _backends.CPU_BACKEND
-        else:
-            be = _backends.backend_for_device(dev)
+        be = _backends.CPU_BACKEND if dev is None or dev is CPU else \
+            _backends.backend_for_device(dev)
         needs = needs and _GRAD.grad_enabled and cls.differentiable
-        ctx = cls.__new__(cls)
+        ctx = _new(cls)
         ctx._pre_hooks = ctx._post_hooks = None
         ctx._freed = False
         if _hs.ANOMALY:
             _hs.anomaly_before(ctx, inputs)
         out = cls.forward(ctx, be, *arrays, **attrs)
+        make = Tensor._make
         if cls.multi_output:
-            outs = tuple(Tensor._make(o, needs, ctx if needs else None, i, dev)
+            outs = tuple(make(o, needs, ctx if needs else None, i, dev)
                          for i, o in enumerate(out))
             ctx._nout = len(outs)
         else:
-            outs = Tensor._make(out, needs, ctx if needs else None, 0, dev)
+            outs = make(out, needs, ctx if needs else None, 0, dev)
             ctx._nout = 1
             if cls.is_view:
                 x0 = inputs[0]
                 outs._vc = x0._vc
                 outs._base = x0 if x0._base is None else x0._base
         if needs:
-            ctx.next = tuple(_edge(x) for x in inputs)
+            ctx.next = tuple([_edge(x) if isinstance(x, Tensor) else None for x in inputs])
             if cls.save:
-                saved = []
-                versions = []
-                for s in cls.save:
-                    if type(s) is int:
-                        if s >= len(inputs):
-                            break
-                        x = inputs[s]
-                        if isinstance(x, Tensor):
-                            saved.append(x)
-                            versions.append(x._vc[0])
-                        else:
-                            saved.append(x)
-                            versions.append(0)
-                    else:
-                        o = outs if s == "out" else outs[s[1]]
-                        saved.append(SavedOutput(o._data, o._vc, o._out_nr))
-                        versions.append(o._vc[0])
-                ctx._saved = saved
-                ctx._versions = versions
+                _save(ctx, cls.save, inputs, outs, Tensor)
             else:
                 ctx._saved = ()
         if _hs.FORWARD_AD:
@@ -200,14 +179,39 @@ class Node:
         return outs
 
 
+_new = object.__new__
+_T = [None]  # tapegrad.tensor fills in Tensor (a cell, so apply needs no import per call)
+
+
+def _save(ctx, spec, inputs, outs, Tensor):
+    saved = []
+    versions = []
+    n = len(inputs)
+    for s in spec:
+        if type(s) is int:
+            if s >= n:
+                break
+            x = inputs[s]
+            saved.append(x)
+            versions.append(x._vc[0] if isinstance(x, Tensor) else 0)
+        else:
+            o = outs if s == "out" else outs[s[1]]
+            saved.append(SavedOutput(o._data, o._vc, o._out_nr))
+            versions.append(o._vc[0])
+    ctx._saved = saved
+    ctx._versions = versions
+
+
 def _edge(x):
-    """The edge from a consumer to the producer of ``x`` (None: no gradient needed)."""
-    if not getattr(x, "requires_grad", False):
+    """The edge from a consumer to the producer of tensor ``x`` (None: no gradient)."""
+    if not x._requires_grad:
         return None
     fn = x.grad_fn
     if fn is not None:
         return (fn, x._out_nr)
-    return (AccumulateGrad.of(x), 0)
+    ref = x._accum
+    acc = ref() if ref is not None else None
+    return (acc if acc is not None else AccumulateGrad.of(x), 0)
 
 
 class AccumulateGrad(Node):

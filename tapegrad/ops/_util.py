@@ -68,12 +68,15 @@ def binary_dtype(a, b):
 
 def cast_array(x, dt):
     """``x`` (array or number) as dtype ``dt``, without copying when it already is."""
-    if isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__"):
-        return x if x.dtype == dt.np else x.astype(dt.np)
-    return x
+    d = getattr(x, "dtype", None)
+    if d is None or d is dt.np or d == dt.np:
+        return x
+    return x.astype(dt.np)
 
 
 def check_number_or_tensor(op: str, x, name: str = "other"):
+    if type(x) in (float, int):
+        return
     from tapegrad.tensor import Tensor
 
     if not isinstance(x, Tensor) and not is_number(x):

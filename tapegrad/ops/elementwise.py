@@ -63,7 +63,7 @@ class _Binary(Node):
 
     @classmethod
     def forward(cls, ctx, be, a, b, dt):
-        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.shapes = (_shape(a), _shape(b))
         a = cast_array(a, dt)
         b = cast_array(b, dt)
         try:
@@ -74,6 +74,11 @@ class _Binary(Node):
         if r.dtype != dt.np:
             r = r.astype(dt.np)
         return r
+
+
+def _shape(x):
+    s = getattr(x, "shape", None)
+    return () if s is None else s
 
 
 def _binary(cls, a, b):
