@@ -31,7 +31,7 @@ class Tensor(TensorMethods):
 
     __slots__ = ("_data", "_dtype", "_device", "_requires_grad", "grad", "grad_fn", "_out_nr",
                  "_vc", "_base", "_hooks", "_retains_grad", "_accum", "_fw", "_name",
-                 "__weakref__")
+                 "_post_acc_hooks", "__weakref__")
 
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
@@ -330,6 +330,22 @@ class Tensor(TensorMethods):
         if self._hooks is None:
             self._hooks = {}
         return RemovableHandle(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after a backward pass has accumulated into this leaf's
+        ``.grad`` (data-parallel training starts its all-reduce from here)."""
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               "cannot be registered on non-leaf tensors")
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on "
+                               "a tensor that doesn't require gradient")
+        from tapegrad.autograd.hooks_state import RemovableHandle
+
+        table = getattr(self, "_post_acc_hooks", None)
+        if table is None:
+            table = self._post_acc_hooks = {}
+        return RemovableHandle(table, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.

@@ -81,7 +81,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     inputs = _as_tuple(inputs)
     if inputs:
         targets = [_input_edge(t, i, "backward") for i, t in enumerate(inputs)]
-        run(edges, grads, retain_graph, create_graph, targets=targets, accumulate=True)
+        captured = run(edges, grads, retain_graph, create_graph, targets=targets,
+                       accumulate=True)
+        # Leaves got theirs through AccumulateGrad; a non-leaf input keeps its .grad too.
+        for t, g in zip(inputs, captured):
+            if t.grad_fn is not None and g is not None:
+                _accumulate(t, g, create_graph)
     else:
         run(edges, grads, retain_graph, create_graph)
 
@@ -310,6 +315,10 @@ def _accumulate(var, g, create_graph):
     else:
         old._data += g._data
         old._vc[0] += 1
+    post = getattr(var, "_post_acc_hooks", None)
+    if post:
+        for hook in tuple(post.values()):
+            hook(var)
 
 
 def _exclusive(g) -> bool:

@@ -160,6 +160,8 @@ class Function:
         if _hs.FORWARD_AD:
             _hs.forward_ad_hook(ctx, tuple(args[p] for p in tensor_pos),
                                 result[0] if single else tuple(result))
+        if _hs.ANOMALY:
+            _hs.anomaly_after(ctx, args, result[0] if single else tuple(result))
         return result[0] if single else tuple(result)
 
 

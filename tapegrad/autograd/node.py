@@ -247,14 +247,22 @@ def _camel(name: str) -> str:
 
 
 def _version_error(node, shape, vc, saved_version, kind):
+    # The saving line is known only in anomaly mode: finding the user's frame on every op
+    # would cost ~5% of the per-op overhead (see tests/test_versions.py), for an error that
+    # one re-run with anomaly mode reproduces. The in-place line is always known (vc[1]):
+    # in-place ops are rare enough to pay for it.
     where = getattr(node, "_trace", None)
     msg = (f"one of the variables needed for gradient computation has been modified by an "
-           f"inplace operation: the {kind} of {node.name} (shape {tuple(shape)}) saved at "
-           f"version {saved_version} is now at version {vc[0]}")
+           f"inplace operation: the {kind} of {node.name} ({node.name_backward()}, shape "
+           f"{tuple(shape)}) was saved at version {saved_version} and is now at version "
+           f"{vc[0]}")
     if len(vc) > 1 and vc[1]:
-        msg += f"; it was modified in place by {vc[1]}"
-    if where:
-        msg += f"; it was saved by {node.name} at {where}"
+        msg += f"; it was last modified in place by {vc[1]}"
+    if where is not None:
+        msg += f"; it was saved by {node.name} at {getattr(where, 'location', where)}"
+    else:
+        msg += ("; to see the line where it was saved, run the forward pass under "
+                "tapegrad.autograd.set_detect_anomaly(True)")
     msg += ". Hint: use an out-of-place operation (e.g. x = x + y instead of x += y)."
     raise RuntimeError(msg)
 
