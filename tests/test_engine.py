@@ -337,3 +337,228 @@ def test_no_grad_output_has_no_history():
     with tapegrad.no_grad():
         y = x * 2
     assert not y.requires_grad and y.grad_fn is None and y.is_leaf
+
+
+# ---- hooks --------------------------------------------------------------------------------------
+def test_leaf_hook_replaces_gradient_and_can_be_removed():
+    x = _t([1.0, 2.0], requires_grad=True)
+    seen = []
+
+    def hook(g):
+        seen.append(g.numpy().copy())
+        return g * 10
+
+    h = x.register_hook(hook)
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(seen[0], [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.numpy(), [30.0, 30.0])
+    h.remove()
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    assert len(seen) == 1
+
+
+def test_non_leaf_hook_changes_what_flows_upstream():
+    x = _t([1.0, 2.0], requires_grad=True)
+    m = x * 2
+    h = m.register_hook(lambda g: g * 0.5)
+    (m * m).sum().backward()
+    # dm = 2m = 4x, halved = 2x, times dm/dx = 2 -> 4x
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
+    assert m.grad is None  # a hook does not retain
+    h.remove()
+    x.grad = None
+    m = x * 2
+    (m * m).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [8.0, 16.0])
+
+
+def test_hook_returning_none_observes_only():
+    x = _t([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.sum().item()))
+    (x * 2).sum().backward()
+    assert seen == [4.0]
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_several_hooks_run_in_registration_order():
+    x = _t(1.0, requires_grad=True)
+    order = []
+    x.register_hook(lambda g: (order.append("a"), g + 1)[1])
+    x.register_hook(lambda g: (order.append("b"), g * 10)[1])
+    (x * 1).backward()
+    assert order == ["a", "b"]
+    assert x.grad.item() == 20.0
+
+
+def test_register_hook_on_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        _t([1.0]).register_hook(lambda g: g)
+
+
+def test_retain_grad_on_non_leaf():
+    x = _t([1.0, 2.0], requires_grad=True)
+    m = x * 3
+    m.retain_grad()
+    assert m.retains_grad
+    (m * m).sum().backward()
+    np.testing.assert_allclose(m.grad.numpy(), [6.0, 12.0])
+    np.testing.assert_allclose(x.grad.numpy(), [18.0, 36.0])
+
+
+def test_retain_grad_sees_hook_modified_gradient_like_torch():
+    torch = pytest.importorskip("torch")
+
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        m = x * 3
+        m.retain_grad()
+        m.register_hook(lambda g: g * 2)
+        (m * m).sum().backward()
+        return m.grad.numpy(), x.grad.numpy()
+
+    for o, r in zip(run(tapegrad), run(torch)):
+        np.testing.assert_allclose(o, r)
+
+
+def test_retain_grad_accumulates_and_does_not_keep_tensor_alive():
+    x = _t([1.0, 2.0], requires_grad=True)
+    m = x * 3
+    m.retain_grad()
+    y = (m * m).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(m.grad.numpy(), [12.0, 24.0])
+    gc.collect()
+    gc.disable()
+    try:
+        m2 = x * 3
+        m2.retain_grad()
+        w = weakref.ref(m2)
+        del m2
+        assert w() is None
+    finally:
+        gc.enable()
+
+
+def test_node_post_hook_and_prehook():
+    x = _t([1.0, 2.0], requires_grad=True)
+    m = x * 2
+    got = {}
+
+    def post(grad_inputs, grad_outputs):
+        got["in"] = [g.numpy().copy() for g in grad_inputs if g is not None]
+        got["out"] = [g.numpy().copy() for g in grad_outputs]
+
+    m.grad_fn.register_hook(post)
+    m.grad_fn.register_prehook(lambda grads: (grads[0] * 100,))
+    m.sum().backward()
+    np.testing.assert_allclose(got["out"][0], [100.0, 100.0])
+    np.testing.assert_allclose(got["in"][0], [200.0, 200.0])
+    np.testing.assert_allclose(x.grad.numpy(), [200.0, 200.0])
+
+
+def test_node_graph_introspection():
+    x = _t([1.0, 2.0], requires_grad=True)
+    y = (x * 2).exp()
+    assert "ExpBackward" in y.grad_fn.name_backward()
+    mul_node, nr = y.grad_fn.next_functions[0]
+    assert "MulBackward" in mul_node.name_backward() and nr == 0
+    acc = mul_node.next_functions[0][0]
+    assert acc.variable is x
+
+
+# ---- grad modes ---------------------------------------------------------------------------------
+def test_no_grad_enable_grad_nesting():
+    x = _t([1.0], requires_grad=True)
+    with tapegrad.no_grad():
+        assert not tapegrad.is_grad_enabled()
+        assert not (x * 2).requires_grad
+        with tapegrad.enable_grad():
+            assert tapegrad.is_grad_enabled()
+            assert (x * 2).requires_grad
+        assert not tapegrad.is_grad_enabled()
+    assert tapegrad.is_grad_enabled()
+
+
+def test_grad_modes_as_decorators():
+    x = _t([1.0], requires_grad=True)
+
+    @tapegrad.no_grad()
+    def f(t):
+        return t * 2
+
+    @tapegrad.enable_grad()
+    def g(t):
+        return t * 2
+
+    @tapegrad.set_grad_enabled(False)
+    def h(t):
+        return t * 2
+
+    @tapegrad.inference_mode()
+    def k(t):
+        return t * 2
+
+    assert tapegrad.is_grad_enabled()  # decorating does not switch the mode
+    assert not f(x).requires_grad and not h(x).requires_grad and not k(x).requires_grad
+    with tapegrad.no_grad():
+        assert g(x).requires_grad
+    assert f.__name__ == "f"
+
+
+def test_set_grad_enabled_as_function_and_context():
+    x = _t([1.0], requires_grad=True)
+    try:
+        tapegrad.set_grad_enabled(False)
+        assert not (x * 2).requires_grad
+    finally:
+        tapegrad.set_grad_enabled(True)
+    assert (x * 2).requires_grad
+    with tapegrad.set_grad_enabled(False):
+        assert not tapegrad.is_grad_enabled()
+    assert tapegrad.is_grad_enabled()
+    with tapegrad.set_grad_enabled(True):
+        assert (x * 2).requires_grad
+
+
+def test_grad_mode_restored_after_exception():
+    with pytest.raises(KeyError):
+        with tapegrad.no_grad():
+            raise KeyError
+    assert tapegrad.is_grad_enabled()
+
+
+def test_inference_mode():
+    x = _t([1.0], requires_grad=True)
+    with tapegrad.inference_mode():
+        assert not tapegrad.is_grad_enabled()
+        assert tapegrad.is_inference_mode_enabled()
+        y = x * 2
+    assert not y.requires_grad
+    assert tapegrad.is_grad_enabled() and not tapegrad.is_inference_mode_enabled()
+    with tapegrad.inference_mode(False):
+        assert (x * 2).requires_grad
+
+
+def test_grad_mode_is_thread_local():
+    import threading
+
+    x = _t([1.0], requires_grad=True)
+    seen = {}
+
+    def worker():
+        seen["enabled"] = tapegrad.is_grad_enabled()
+        seen["records"] = (x * 2).requires_grad
+        with tapegrad.no_grad():
+            seen["inner"] = tapegrad.is_grad_enabled()
+
+    with tapegrad.no_grad():
+        th = threading.Thread(target=worker)
+        th.start()
+        th.join()
+        assert not tapegrad.is_grad_enabled()  # the worker's no_grad did not leak here
+    assert seen == {"enabled": True, "records": True, "inner": False}
+    assert tapegrad.is_grad_enabled()

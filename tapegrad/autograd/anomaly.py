@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import traceback
 
 from tapegrad.autograd import hooks_state as _hs
@@ -31,6 +32,7 @@ __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _CHECK_NAN = [True]
+_BACKWARD = threading.local()  # .depth > 0 while a vjp runs: its ops are part of backward
 _DEPTH = 48  # innermost frames kept per node: enough for any user call chain
 
 
@@ -208,8 +210,8 @@ def anomaly_after(ctx, inputs, outs) -> None:
     first = outs[0] if many else outs
     if getattr(first, "grad_fn", None) is ctx:
         ctx._trace = _capture(2)  # skip this function and Node.apply
-    if not _CHECK_NAN[0]:
-        return
+    if not _CHECK_NAN[0] or getattr(_BACKWARD, "depth", 0):
+        return  # inside a vjp, the node's gradient is checked as a whole (anomaly_vjp)
     bad = [i for i, o in enumerate(outs if many else (outs,)) if _nonfinite(o)]
     if not bad:
         return
@@ -244,6 +246,18 @@ def anomaly_backward(node, grads) -> None:
                 f"{tuple(g.shape)}).\n{where}")
 
 
+def anomaly_vjp(node, grads):
+    """Run ``node.vjp`` with forward scans paused, then check what it returned."""
+    _BACKWARD.depth = getattr(_BACKWARD, "depth", 0) + 1
+    try:
+        outs = node.vjp(*grads)
+    finally:
+        _BACKWARD.depth -= 1
+    anomaly_backward(node, outs)
+    return outs
+
+
 _hs.anomaly_before = anomaly_before
 _hs.anomaly_after = anomaly_after
 _hs.anomaly_backward = anomaly_backward
+_hs.anomaly_vjp = anomaly_vjp

@@ -233,9 +233,10 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
             if execute is not None and n not in execute:
                 continue
             if any(g is not None for g in grads):
-                outs = n.vjp(*grads)
                 if _hs.ANOMALY:
-                    _hs.anomaly_backward(n, outs)
+                    outs = _hs.anomaly_vjp(n, grads)  # vjp + check, blaming node n
+                else:
+                    outs = n.vjp(*grads)
                 if n._post_hooks:
                     for hook in tuple(n._post_hooks.values()):
                         hook(outs, grads)

@@ -146,7 +146,7 @@ class Function:
             for t in ctx._to_save:
                 hit = next((k for k, o in enumerate(result) if o is t), None)
                 if hit is not None and t.grad_fn is ctx:
-                    saved.append(SavedOutput(t._data, t._vc, hit))
+                    saved.append(SavedOutput(t._data, t._vc, hit, t._device))
                     versions.append(t._vc[0])
                 else:
                     saved.append(t)

@@ -85,6 +85,11 @@ class set_grad_enabled(_DecoratorContextManager):
     def _args(self):
         return (self.mode,)
 
+    def __call__(self, fn):
+        # Used as a decorator, the switch made by __init__ must not outlive the decoration.
+        STATE.grad_enabled = self.prev
+        return super().__call__(fn)
+
     def __enter__(self):
         pass
 

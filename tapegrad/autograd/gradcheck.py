@@ -132,12 +132,17 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     diff_pos = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
 
     def first_grads(*args):
+        # The numerical Jacobian calls this under no_grad; the first derivatives must still be
+        # recorded, or there is nothing to differentiate and the check passes vacuously.
+        from tapegrad.autograd.grad_mode import enable_grad
+
         xs, vs = args[:n_in], args[n_in:]
-        os_ = [o for o in _outputs(func, xs)]
-        pairs = [(o, v) for o, v in zip(os_, vs) if o.requires_grad]
-        gs = grad([o for o, _ in pairs], [xs[i] for i in diff_pos], [v for _, v in pairs],
-                  create_graph=True, allow_unused=True)
-        return tuple(g for g in gs if g is not None)
+        with enable_grad():
+            os_ = [o for o in _outputs(func, xs)]
+            pairs = [(o, v) for o, v in zip(os_, vs) if o.requires_grad]
+            gs = grad([o for o, _ in pairs], [xs[i] for i in diff_pos], [v for _, v in pairs],
+                      create_graph=True, materialize_grads=True)
+        return tuple(gs)
 
     return gradcheck(first_grads, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
                      raise_exception=raise_exception)

@@ -46,3 +46,7 @@ class RemovableHandle:
 
 def anomaly_backward(node, grads):  # replaced by tapegrad.autograd.anomaly
     pass
+
+
+def anomaly_vjp(node, grads):  # replaced by tapegrad.autograd.anomaly
+    return node.vjp(*grads)

@@ -100,20 +100,48 @@ def _init_from_env() -> None:
 _init_from_env()
 
 
+_CUDA_BACKEND = None
+
+
 def backend_for_device(dev) -> Backend:
-    """The backend serving a non-CPU device (CUDA arrives with issue 6 of 7)."""
-    raise RuntimeError(f"device '{dev}' is not supported: CUDA tensors need CuPy; "
-                       'install it with pip install "tapegrad[cuda]"')
+    """The backend serving a non-CPU device: CuPy (or the simulator) for 'cuda'."""
+    global _CUDA_BACKEND
+    if dev.type != "cuda":
+        raise RuntimeError(f"device '{dev}' is not supported")
+    if _CUDA_BACKEND is None:
+        from tapegrad import cuda
+        from tapegrad.backends.cuda_backend import make_backend
+
+        cuda.require(dev.index or 0)
+        _CUDA_BACKEND = make_backend()
+    return _CUDA_BACKEND
 
 
 def move_array(arr, src, dst):
     """Copy ``arr`` from device ``src`` to device ``dst``."""
+    import numpy as np
+
     if src.type == "cpu" and dst.type == "cpu":
         return arr
-    backend_for_device(dst if dst.type != "cpu" else src)
-    raise AssertionError("unreachable")
+    from tapegrad import cuda
+
+    cuda.require((dst if dst.type == "cuda" else src).index or 0)
+    if cuda.simulator():
+        return np.array(arr, copy=True)  # a real copy, as a host/device transfer is
+    import cupy
+
+    if dst.type == "cuda":
+        with cupy.cuda.Device(dst.index or 0):
+            return cupy.asarray(arr)
+    return cupy.asnumpy(arr)
 
 
 def to_host(arr):
-    """A NumPy copy of a device array."""
-    return arr
+    """A NumPy view or copy of a (possibly device) array."""
+    import numpy as np
+
+    if type(arr) is np.ndarray:
+        return arr
+    if hasattr(arr, "get") and hasattr(arr, "__cuda_array_interface__"):
+        return arr.get()
+    return np.asarray(arr)

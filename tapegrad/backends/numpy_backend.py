@@ -10,10 +10,11 @@ from tapegrad.backends import Backend
 
 def reference_kernels() -> dict:
     """A fresh dict of every reference kernel (other backends start from a copy)."""
-    from tapegrad.backends import ref_core
+    from tapegrad.backends import ref_core, ref_rnn
 
     table = {}
     table.update(ref_core.KERNELS)
+    table.update(ref_rnn.KERNELS)
     return table
 
 

@@ -68,7 +68,7 @@ def commit(x, r, op: str):
         saved = node._saved
         for i, s in enumerate(saved):
             if type(s) is SavedOutput and s.nr == r._out_nr:
-                saved[i] = SavedOutput(x._data, x._vc, s.nr)
+                saved[i] = SavedOutput(x._data, x._vc, s.nr, x._device)
                 node._versions[i] = x._vc[0]
         x.grad_fn = node
         x._out_nr = r._out_nr
