@@ -31,13 +31,14 @@ __all__ = ["Node", "AccumulateGrad", "SavedOutput"]
 class SavedOutput:
     """How a node keeps its own output without referencing the output tensor."""
 
-    __slots__ = ("data", "vc", "nr", "dev")
+    __slots__ = ("data", "vc", "nr", "dev", "fw")
 
-    def __init__(self, data, vc, nr, dev=None):
+    def __init__(self, data, vc, nr, dev=None, fw=None):
         self.data = data
         self.vc = vc
         self.nr = nr
         self.dev = dev
+        self.fw = fw  # the output's tangents (forward AD), shared with the output tensor
 
 
 class Node:

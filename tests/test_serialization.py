@@ -1,0 +1,200 @@
+"""tapegrad.save / tapegrad.load: round trips, and refusal of anything that could run code."""
+
+import io
+import math
+import os
+import pickle
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import tapegrad
+
+
+def _roundtrip(obj, **load_kw):
+    buf = io.BytesIO()
+    tapegrad.save(obj, buf)
+    buf.seek(0)
+    return tapegrad.load(buf, **load_kw)
+
+
+@pytest.mark.parametrize("dtype", [tapegrad.float16, tapegrad.float32, tapegrad.float64,
+                                   tapegrad.int8, tapegrad.uint8, tapegrad.int16,
+                                   tapegrad.int32, tapegrad.int64, tapegrad.bool])
+def test_tensor_dtype_shape_values(dtype, tmp_path):
+    rng = np.random.default_rng(0)
+    arr = (rng.standard_normal((3, 4, 2)) * 50).astype(dtype.np)
+    t = tapegrad.from_numpy(arr)
+    path = tmp_path / "t.pt"
+    tapegrad.save(t, path)
+    back = tapegrad.load(path)
+    assert isinstance(back, tapegrad.Tensor)
+    assert back.dtype == dtype and back.shape == (3, 4, 2)
+    assert np.array_equal(back.numpy(), arr)
+    assert not back.requires_grad
+
+
+def test_scalar_empty_and_noncontiguous_tensors():
+    x = tapegrad.arange(12.0).reshape(3, 4)
+    obj = [tapegrad.tensor(3.5), tapegrad.zeros(0, 5), x.t(), x[:, 1::2]]
+    s, e, xt, xs = _roundtrip(obj)
+    assert s.shape == () and s.item() == 3.5
+    assert e.shape == (0, 5)
+    assert xt.tolist() == x.t().tolist() and xs.tolist() == x[:, 1::2].tolist()
+
+
+def test_requires_grad_kept_and_loaded_as_leaf():
+    w = tapegrad.randn(2, 3, requires_grad=True)
+    h = w * 2  # a non-leaf: loads as a leaf that requires grad, like PyTorch
+    a, b = _roundtrip((w, h))
+    assert a.requires_grad and a.is_leaf and b.requires_grad and b.is_leaf
+    assert a.grad is None
+    assert np.allclose(b.detach().numpy(), 2 * w.detach().numpy())
+
+
+def test_nested_containers():
+    t1, t2 = tapegrad.ones(2), tapegrad.arange(3)
+    obj = {
+        "list": [1, 2.5, None, True, "text", t1],
+        "tuple": (t2, (3, "x")),
+        7: {"inner": OrderedDict([("b", t1), ("a", 1e300)])},
+        (1, "k"): b"\x00\xffbytes",
+        "special": [math.inf, -math.inf],
+        "size": tapegrad.Size([2, 3]),
+        "dtype": tapegrad.float64,
+        "device": tapegrad.device("cpu"),
+        "np": np.arange(4, dtype=np.int16),
+        "npscalar": np.float32(1.5),
+    }
+    back = _roundtrip(obj)
+    assert list(back) == list(obj)
+    assert back["list"][:5] == [1, 2.5, None, True, "text"]
+    assert type(back["list"][0]) is int and type(back["list"][1]) is float
+    assert back["list"][5].tolist() == [1.0, 1.0]
+    assert isinstance(back["tuple"], tuple) and back["tuple"][1] == (3, "x")
+    assert back["tuple"][0].dtype == tapegrad.int64
+    inner = back[7]["inner"]
+    assert isinstance(inner, OrderedDict) and list(inner) == ["b", "a"] and inner["a"] == 1e300
+    assert back[(1, "k")] == b"\x00\xffbytes"
+    assert back["special"] == [math.inf, -math.inf]
+    assert isinstance(back["size"], tapegrad.Size) and back["size"] == (2, 3)
+    assert back["dtype"] is tapegrad.float64
+    assert back["device"] == tapegrad.device("cpu")
+    assert isinstance(back["np"], np.ndarray) and back["np"].dtype == np.int16
+    assert back["npscalar"] == 1.5
+    nan = _roundtrip([math.nan])[0]
+    assert math.isnan(nan)
+
+
+def test_shared_tensor_loads_as_one_object():
+    w = tapegrad.randn(3)
+    back = _roundtrip({"enc": w, "dec": w, "other": w.clone()})
+    assert back["enc"] is back["dec"] and back["other"] is not back["enc"]
+
+
+def test_ordered_dict_metadata_kept():
+    sd = OrderedDict(weight=tapegrad.ones(2))
+    sd._metadata = {"": {"version": 1}}
+    back = _roundtrip(sd)
+    assert back._metadata == {"": {"version": 1}}
+
+
+def test_unsupported_object_raises_and_leaves_no_file(tmp_path):
+    path = tmp_path / "bad.pt"
+    with pytest.raises(TypeError, match=r"cannot save object of type .*Foo at obj\['x'\]\[1\]"):
+        class Foo:
+            pass
+
+        tapegrad.save({"x": [1, Foo()]}, path)
+    assert not path.exists()
+    cyc = []
+    cyc.append(cyc)
+    with pytest.raises(ValueError, match="contains itself"):
+        tapegrad.save(cyc, io.BytesIO())
+
+
+def test_map_location():
+    t = tapegrad.ones(2)
+    for loc in ("cpu", tapegrad.device("cpu"), {"cpu": "cpu"}):
+        assert _roundtrip(t, map_location=loc).device == tapegrad.device("cpu")
+    seen = []
+    back = _roundtrip(t, map_location=lambda x, where: seen.append(where) or x * 3)
+    assert seen == ["cpu"] and back.tolist() == [3.0, 3.0]
+    with pytest.raises(TypeError, match="map_location"):
+        _roundtrip(t, map_location=3)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_malicious_pickle_is_refused_without_running_it(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "system", lambda cmd: calls.append(cmd))
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load a pickle"):
+        tapegrad.load(path)
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        tapegrad.load(path, weights_only=False)
+    # the same pickle inside a PyTorch-style zip archive
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(_Evil()))
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError, match="PyTorch zip archive"):
+        tapegrad.load(buf)
+    assert calls == []
+
+
+def test_torch_save_file_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "torch.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    with pytest.raises(pickle.UnpicklingError, match="data.pkl is a pickle"):
+        tapegrad.load(path)
+
+
+def test_unknown_or_damaged_files_are_refused(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"hello world, not an archive")
+    with pytest.raises(pickle.UnpicklingError, match="unknown format"):
+        tapegrad.load(junk)
+    np.savez(tmp_path / "arrays.npz", a=np.ones(2))
+    with pytest.raises(pickle.UnpicklingError, match="without tapegrad/manifest.json"):
+        tapegrad.load(tmp_path / "arrays.npz")
+    # a valid archive whose manifest and data disagree
+    buf = io.BytesIO()
+    tapegrad.save(tapegrad.ones(3), buf)
+    raw = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(raw, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith(".npy"):
+                tmp = io.BytesIO()
+                np.save(tmp, np.ones(4, np.float32))
+                data = tmp.getvalue()
+            dst.writestr(name, data)
+    raw.seek(0)
+    with pytest.raises(RuntimeError, match="corrupt tapegrad archive.*shape"):
+        tapegrad.load(raw)
+
+
+def test_object_arrays_never_loaded(tmp_path):
+    buf = io.BytesIO()
+    tapegrad.save(tapegrad.ones(1), buf)
+    raw = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(raw, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith(".npy"):
+                tmp = io.BytesIO()
+                np.save(tmp, np.array([_Evil()], dtype=object), allow_pickle=True)
+                data = tmp.getvalue()
+            dst.writestr(name, data)
+    raw.seek(0)
+    with pytest.raises(RuntimeError, match="corrupt tapegrad archive"):
+        tapegrad.load(raw)
