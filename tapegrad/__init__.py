@@ -22,6 +22,7 @@ from tapegrad.ops.elementwise import pow  # noqa: F811,A004
 from tapegrad.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled,
                                          is_inference_mode_enabled, no_grad, set_grad_enabled)
 from tapegrad import autograd  # noqa: F401
+from tapegrad import optim  # noqa: F401
 from tapegrad import cuda  # noqa: F401
 
 __version__ = "0.1.0"

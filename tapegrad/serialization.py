@@ -7,10 +7,13 @@ A saved file is a zip archive (uncompressed) holding
 * ``tapegrad/data/<k>.npy``: the values of tensor ``k``, written and read by NumPy with
   ``allow_pickle=False``.
 
-Loading never unpickles anything, so a file cannot run code: a pickle (including an
-old-style ``torch.save`` file or a file with a malicious ``__reduce__``) or any archive this
-module did not write is refused with ``pickle.UnpicklingError``, as PyTorch's
-``weights_only=True`` loader does for what it cannot vouch for.
+Loading never unpickles anything of ours, so a file cannot run code. PyTorch's own zip
+checkpoints (``torch.save`` since 1.6) are read too, by an allowlist-only unpickler that maps
+the few globals a state dict needs to tapegrad code and refuses every other one (see
+:mod:`tapegrad._torch_archive`). A bare pickle (a legacy ``torch.save`` file, or a file with a
+malicious ``__reduce__``), a PyTorch archive asking for any other global, or any other format
+is refused with ``pickle.UnpicklingError``, as PyTorch's ``weights_only=True`` loader does
+for what it cannot vouch for.
 
 What can be saved: tensors (``Parameter`` s load back as ``Parameter`` s), NumPy arrays of
 numeric or bool dtype, ``None``, bools, ints, floats (nan and inf included), strings,
@@ -34,6 +37,7 @@ import numpy as np
 from tapegrad import _dtype as D
 from tapegrad._device import device as _device_cls
 from tapegrad._size import Size
+from tapegrad._torch_archive import is_torch_archive, load_torch_archive
 from tapegrad.tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -163,14 +167,15 @@ def _write_zip(fh, manifest_text: str, arrays: list[np.ndarray]) -> None:
         zf.writestr(_MANIFEST, manifest_text)
         for k, arr in enumerate(arrays):
             with zf.open(_DATA.format(k), "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.ascontiguousarray(arr), allow_pickle=False)
+                np.lib.format.write_array(out, arr, allow_pickle=False)
 
 
 # ---- loading -----------------------------------------------------------------------------
 def _refuse(what: str) -> pickle.UnpicklingError:
     return pickle.UnpicklingError(
-        f"load: refusing to load {what}. tapegrad.load reads only archives written by "
-        f"tapegrad.save and never unpickles, because unpickling can run arbitrary code. "
+        f"load: refusing to load {what}. tapegrad.load reads only tapegrad.save archives "
+        f"and PyTorch zip checkpoints of plain data, and never runs a pickle, because "
+        f"unpickling can run arbitrary code. "
         f"Re-save the data with tapegrad.save (e.g. from its tensors' .numpy() values).")
 
 
@@ -194,10 +199,9 @@ def _open_archive(f) -> zipfile.ZipFile:
     except zipfile.BadZipFile as e:
         raise _refuse(f"a damaged zip archive ({e})") from None
     names = set(zf.namelist())
-    if _MANIFEST not in names:
-        if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-            raise _refuse("a PyTorch zip archive: its data.pkl is a pickle")
-        raise _refuse("a zip archive without tapegrad/manifest.json")
+    if _MANIFEST not in names and is_torch_archive(names) is None:
+        raise _refuse("a zip archive that is neither a tapegrad.save archive (no "
+                      "tapegrad/manifest.json) nor a PyTorch one (no <name>/data.pkl)")
     return zf
 
 
@@ -294,6 +298,33 @@ class _Decoder:
         return t
 
 
+def _place_all(obj, map_location, memo=None):
+    """Apply ``map_location`` to every tensor of a tree read from a PyTorch archive (its
+    tensors start on the CPU, the device they were saved from is not kept)."""
+    if map_location is None:
+        return obj
+    memo = {} if memo is None else memo
+    if isinstance(obj, Tensor):
+        if id(obj) not in memo:
+            where = _resolve_location(map_location, "cpu")
+            if callable(where) and not isinstance(where, (str, _device_cls)):
+                moved = where(obj, "cpu")
+                memo[id(obj)] = obj if moved is None else moved
+            else:
+                memo[id(obj)] = obj if _device_cls(where) == obj.device else obj.to(where)
+        return memo[id(obj)]
+    if isinstance(obj, dict):
+        out = type(obj)((k, _place_all(v, map_location, memo)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, list):
+        return [_place_all(v, map_location, memo) for v in obj]
+    if isinstance(obj, tuple) and not isinstance(obj, Size):
+        return tuple(_place_all(v, map_location, memo) for v in obj)
+    return obj
+
+
 def _hashable(key):
     if isinstance(key, list):  # JSON has no tuples; a tuple key came back tagged already
         raise _corrupt("a list cannot be a dict key")
@@ -312,12 +343,16 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     location to new one (``{"cuda:0": "cpu"}``), or a callable ``fn(tensor, location)``
     returning the tensor to use (``None`` keeps it on the CPU). ``weights_only`` is accepted
     for PyTorch compatibility: the format only holds data, so loading is always weights-only.
-    Pickles and unknown formats raise ``pickle.UnpicklingError``.
+    PyTorch zip checkpoints load too (tensors, parameters, state dicts, optimizer state);
+    pickles and unknown formats raise ``pickle.UnpicklingError``.
 
     >>> save([tapegrad.arange(3)], "/tmp/x.pt"); load("/tmp/x.pt")
     [tensor([0, 1, 2])]
     """
     with _open_archive(f) as zf:
+        prefix = is_torch_archive(zf.namelist())
+        if _MANIFEST not in zf.namelist() and prefix is not None:
+            return _place_all(load_torch_archive(zf, prefix), map_location)
         try:
             manifest = json.loads(zf.read(_MANIFEST).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

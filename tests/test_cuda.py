@@ -131,3 +131,59 @@ def test_missing_cupy_message():
         assert "no NVIDIA GPU" in out or out == ""
     except ImportError:
         assert 'pip install "tapegrad[cuda]"' in out
+
+
+def test_gpu_benchmark_smoke(capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import gpu
+
+    rows = gpu.main(["--tiny"])
+    out = capsys.readouterr().out
+    assert "fused tanh bandwidth" in out
+    assert [r[0] for r in rows] == ["MLP step", "RNN BPTT", "fused tanh"]
+    assert all(r[1] > 0 for r in rows)
+
+
+OPTIM_CASES = [
+    ("sgd_step", 1, (0.1, 0.9, 0.0, 0.01, True, False, False)),
+    ("sgd_step", 1, (0.1, 0.9, 0.1, 0.0, False, True, True)),
+    ("momentum_step", 1, (0.1, 0.9, 0.0, 0.01, False)),
+    ("momentum_step", 1, (0.01, 0.9, 0.9, 0.0, False)),
+    ("nesterov_step", 1, (0.1, 0.9, 0.01, False)),
+    ("adam_step", 3, (1e-2, 0.9, 0.999, 1e-8, 0.01, False, True, False, 3)),
+    ("adam_step", 3, (1e-2, 0.9, 0.999, 1e-8, 0.01, True, False, True, 1)),
+    ("rmsprop_step", 3, (1e-2, 0.99, 1e-8, 0.01, 0.9, True, False)),
+    ("rmsprop_step", 3, (1e-2, 0.99, 1e-8, 0.0, 0.0, False, False)),
+    ("adagrad_step", 1, (1e-2, 0.1, 1e-10, 0.01, False, 4)),
+]
+
+
+@pytest.mark.parametrize("name,nbuf,scalars", OPTIM_CASES)
+def test_cuda_optimizer_kernel_matches_reference(name, nbuf, scalars):
+    from tapegrad import backends
+    from tapegrad.backends.numpy_backend import reference_kernels
+
+    be = backends.backend_for_device(tapegrad.device("cuda"))
+    assert getattr(be.k[name], "cuda_kernel", False)
+    rng = np.random.default_rng(3)
+    p, g = rng.standard_normal((2, 6, 5))
+    bufs = [np.abs(rng.standard_normal((6, 5))) for _ in range(nbuf)]
+    if name == "rmsprop_step":
+        bufs[0] = bufs[0] + 4.0  # a running mean of squares dominates the squared mean
+    if name == "rmsprop_step" and not scalars[5]:
+        bufs[1] = None  # uncentered: no gradient average
+        bufs[2] = None  # no momentum buffer
+    cpu = tapegrad.device("cpu")
+    dev = tapegrad.device("cuda")
+    p_ref, bufs_ref = p.copy(), [None if b is None else b.copy() for b in bufs]
+    for _ in range(3):
+        reference_kernels()[name](p_ref, g, *bufs_ref, *scalars)
+    p_d = backends.move_array(p, cpu, dev)
+    g_d = backends.move_array(g, cpu, dev)
+    bufs_d = [None if b is None else backends.move_array(b, cpu, dev) for b in bufs]
+    for _ in range(3):
+        be.k[name](p_d, g_d, *bufs_d, *scalars)
+    np.testing.assert_allclose(backends.to_host(p_d), p_ref, rtol=1e-13, atol=1e-14)
+    for b_d, b_ref in zip(bufs_d, bufs_ref):
+        if b_ref is not None:
+            np.testing.assert_allclose(backends.to_host(b_d), b_ref, rtol=1e-13, atol=1e-14)

@@ -116,8 +116,18 @@ SETITEM_CASES = {
                                m)[1],
     "bool_rows": lambda lib, m, v: (m.__setitem__(lib.tensor([True, False, True]), v[1]), m)[1],
     "bool_scalar_fill": lambda lib, m, v: (m.__setitem__(lib.tensor(V0 > 0), 0.0), m * v)[1],
-    "twice": lambda lib, m, v: (m.__setitem__(0, v[1]), m.__setitem__(0, m[0] * v[2]), m)[2],
+    "twice": lambda lib, m, v: (m.__setitem__(0, v[1]), m.__setitem__(2, v[0] * 2), m)[2],
 }
+
+
+def test_setitem_reading_itself_raises_like_torch():
+    for lib in (tapegrad, torch):
+        x = lib.tensor(X0, requires_grad=True)
+        v = lib.tensor(V0, requires_grad=True)
+        m = x * 1.5
+        m[0] = m[1] * v[2]  # mul saved the view m[1]; the write bumps its version
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            m.sum().backward()
 
 
 @pytest.mark.parametrize("name", list(SETITEM_CASES))
@@ -272,3 +282,14 @@ def test_inplace_result_keeps_identity_and_becomes_non_leaf():
     assert id(a) == ident and "MulBackward" in repr(a)
     a.exp_()
     assert "ExpBackward" in repr(a)
+
+
+def test_inplace_on_plain_tensor_with_grad_argument_matches_torch():
+    def fn(lib, m, v):
+        z = lib.ones(3, 4, dtype=lib.float64)
+        z.mul_(v)  # mul saves z's old values for v's gradient
+        z.add_(m)
+        z.mul_(m)
+        return z
+
+    _compare(fn)

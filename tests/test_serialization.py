@@ -132,10 +132,11 @@ class _Evil:
 
 
 def test_malicious_pickle_is_refused_without_running_it(tmp_path, monkeypatch):
-    calls = []
+    payload = pickle.dumps(_Evil())
+    calls = []  # if anything unpickled the payload, os.system would be called
     monkeypatch.setattr(os, "system", lambda cmd: calls.append(cmd))
     path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps(_Evil()))
+    path.write_bytes(payload)
     with pytest.raises(pickle.UnpicklingError, match="refusing to load a pickle"):
         tapegrad.load(path)
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
@@ -143,7 +144,7 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, monkeypatch):
     # the same pickle inside a PyTorch-style zip archive
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("archive/data.pkl", pickle.dumps(_Evil()))
+        zf.writestr("archive/data.pkl", payload)
     buf.seek(0)
     with pytest.raises(pickle.UnpicklingError, match="PyTorch zip archive"):
         tapegrad.load(buf)

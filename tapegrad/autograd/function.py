@@ -76,7 +76,16 @@ class FunctionCtx(Node):
         if fn.jvp is Function.jvp:
             raise RuntimeError(f"{fn.__name__}: this custom Function has no jvp(ctx, *tangents) "
                                "staticmethod, so it cannot be used with forward-mode AD")
-        return fn.jvp(self, *tangents)
+        # PyTorch's convention: one tangent per forward() argument (None for non-tensors),
+        # zeros for tensor arguments without a tangent unless materialization is off.
+        full = [None] * len(self._all_inputs)
+        for p, x, t in zip(self._tensor_pos, inputs, tangents):
+            if t is None and self._materialize and x.dtype.is_floating_point:
+                from tapegrad.creation import zeros_like
+
+                t = zeros_like(x)
+            full[p] = t
+        return fn.jvp(self, *full)
 
 
 class Function:

@@ -97,6 +97,7 @@ class Node:
                     _version_error(self, s.data.shape, s.vc, v, "output")
                 t = Tensor._make(s.data, True, self, s.nr, s.dev)
                 t._vc = s.vc
+                t._fw = s.fw
                 out.append(t)
             else:
                 vc = getattr(s, "_vc", None)

@@ -8,8 +8,9 @@ A layer runs each direction through one fused primitive (:class:`RnnScan`,
 :class:`LstmScan`, :class:`GruScan`): its forward and its backward are backend kernels
 (``backends/ref_rnn.py``) that loop over time, so one recorded op replaces a dozen per step.
 The kernels are an optimisation underneath, not a second definition: when a graph of the
-gradient is wanted (``create_graph=True``) the vjp re-runs the step functions and
-differentiates them, and under forward-mode AD the scans run the step functions directly.
+gradient is wanted (``create_graph=True``, or tangents ride on the gradients) the vjp re-runs
+the step functions and differentiates them, and under forward-mode AD the scans run the step
+functions directly.
 
 >>> xw = tapegrad.randn(5, 2, 3)        # (T, B, H): x_t W_ih^T + b_ih for every step
 >>> h0 = tapegrad.zeros(2, 3)
@@ -227,7 +228,7 @@ class RnnScan(_Scan):
         return be.k[f"rnn_{nonlinearity}_seq"](xw, h0, w_hh, reverse)
 
     def vjp(self, gy):
-        if _GRAD.grad_enabled:
+        if _GRAD.grad_enabled or _hs.FORWARD_AD:
             return _graph_vjp(self, (gy,), _rnn_steps_of)
         _, h0, w_hh, _, ys = self.saved
         kernel = self.be.k[f"rnn_{self.nonlinearity}_seq_backward"]
@@ -252,7 +253,7 @@ class LstmScan(_Scan):
         return ys, cs
 
     def vjp(self, gy, gc):
-        if _GRAD.grad_enabled:
+        if _GRAD.grad_enabled or _hs.FORWARD_AD:
             return _graph_vjp(self, (gy, gc), _lstm_steps_of)
         _, h0, c0, w_hh, _, ys, cs = self.saved
         cs = cs._data
@@ -280,7 +281,7 @@ class GruScan(_Scan):
         return ys
 
     def vjp(self, gy):
-        if _GRAD.grad_enabled:
+        if _GRAD.grad_enabled or _hs.FORWARD_AD:
             return _graph_vjp(self, (gy,), _gru_steps_of)
         _, h0, w_hh, _, ys = self.saved
         gx, gh, dh0 = self.be.k["gru_seq_backward"](gy._data, ys._data, self.acts, self.hns,

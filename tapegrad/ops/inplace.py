@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from tapegrad.autograd.grad_mode import STATE as _GRAD
-from tapegrad.autograd.node import SavedOutput
+from tapegrad.autograd.node import Node, SavedOutput
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,12 +63,14 @@ def commit(x, r, op: str):
                                f"{e}") from None
     x._vc[0] += 1
     x._vc[1] = f"{op} at {user_location()}"
+    if x._fw or r._fw:
+        x._fw = r._fw  # forward AD: x now holds r's value, so it takes r's tangents
     node = r.grad_fn
     if node is not None:
         saved = node._saved
         for i, s in enumerate(saved):
             if type(s) is SavedOutput and s.nr == r._out_nr:
-                saved[i] = SavedOutput(x._data, x._vc, s.nr, x._device)
+                saved[i] = SavedOutput(x._data, x._vc, s.nr, x._device, s.fw)
                 node._versions[i] = x._vc[0]
         x.grad_fn = node
         x._out_nr = r._out_nr
@@ -79,38 +81,69 @@ def commit(x, r, op: str):
 def inplace(x, fn, op: str, *args, **kwargs):
     """Run out-of-place ``fn(x, *args)`` and commit it into ``x``."""
     check_inplace(x, op)
-    return commit(x, fn(x, *args, **kwargs), op)
+    if not _GRAD.grad_enabled:
+        return commit(x, fn(x, *args, **kwargs), op)
+    # The op sees a stand-in for x (same place on the tape, same memory). If the op saved
+    # it for backward, the stand-in keeps a private copy of the old values, as PyTorch's
+    # ``original_self``: otherwise the commit below would overwrite what backward needs.
+    xa = x._make(x._data, x._requires_grad, x.grad_fn, x._out_nr, x._device)
+    r = fn(xa, *args, **kwargs)
+    if r is not xa and sys.getrefcount(xa) > 2:
+        xa._data = x._data.copy()
+    return commit(x, r, op)
 
 
-def fill_(x, value):
+class Fill(Node):
+    """Overwrite every element with ``value`` (a number or a broadcastable tensor): the old
+    values get a zero gradient, ``value`` gets the gradient summed to its shape."""
+
+    name = "fill"
+
+    @staticmethod
+    def forward(ctx, be, x, v):
+        ctx.v_shape = np.shape(v)
+        r = be.xp.empty_like(x)
+        r[...] = v
+        return r
+
+    def vjp(self, g):
+        from tapegrad.creation import zeros_like
+        from tapegrad.ops.elementwise import sum_to
+
+        nx, nv = self.next
+        return (zeros_like(g) if nx else None, sum_to(g, self.v_shape) if nv else None)
+
+    def jvp(self, inputs, out, tx, tv):
+        from tapegrad.creation import zeros_like
+
+        return zeros_like(out) if tv is None else tv.expand_as(out).clone()
+
+
+def _overwrite(x, value, op):
+    """Write ``value`` into all of ``x``, recording a Fill node when grad mode needs one."""
+    v_rg = getattr(value, "_requires_grad", False)
+    if _GRAD.grad_enabled and (x._requires_grad or v_rg):
+        return commit(x, Fill.apply(x, value), op)
+    x._data[...] = value._data if hasattr(value, "_data") else value
+    x._vc[0] += 1
+    x._vc[1] = f"{op} at {user_location()}"
+    return x
+
+
+def fill_(x, value, op: str = "fill_"):
     """Set every element to ``value`` (a number or a 0-d tensor)."""
-    check_inplace(x, "fill_")
+    check_inplace(x, op)
     if hasattr(value, "_data"):
         if value.ndim:
-            raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
+            raise RuntimeError(f"{op}: only supports 0-dimension value tensor but got tensor "
                                f"with {value.ndim} dimensions")
-        if value.requires_grad and _GRAD.grad_enabled:
-            from tapegrad.ops.shape import broadcast_to
-
-            return commit(x, broadcast_to(value.to(x.dtype), tuple(x.shape)) * 1, "fill_")
-        value = value.item()
-    x._data[...] = value
-    x._vc[0] += 1
-    x._vc[1] = f"fill_ at {user_location()}"
-    if x.grad_fn is not None and _GRAD.grad_enabled:
-        _cut(x)
-    return x
-
-
-def _cut(x):
-    """After an overwrite the old history no longer matters: the tensor is a constant."""
-    x.grad_fn = None
-    x._requires_grad = False
-    return x
+        if value._dtype is not x._dtype:
+            value = value.to(x.dtype)
+    return _overwrite(x, value, op)
 
 
 def zero_(x):
-    return fill_(x, 0)
+    return fill_(x, 0, "zero_")
 
 
 def copy_(x, src, non_blocking=False):
@@ -118,21 +151,14 @@ def copy_(x, src, non_blocking=False):
     check_inplace(x, "copy_")
     from tapegrad.ops.shape import broadcast_to
 
+    if not hasattr(src, "_data"):
+        raise TypeError(f"copy_(): argument 'other' must be Tensor, not {type(src).__name__}")
     try:
         s = broadcast_to(src.to(x.device).to(x.dtype), tuple(x.shape))
     except RuntimeError:
         raise RuntimeError(f"copy_: the source of shape {tuple(src.shape)} cannot be broadcast "
                            f"to the destination of shape {tuple(x.shape)}") from None
-    if s.requires_grad and _GRAD.grad_enabled:
-        from tapegrad.ops.convert import clone
-
-        return commit(x, clone(s), "copy_")
-    x._data[...] = s._data
-    x._vc[0] += 1
-    x._vc[1] = f"copy_ at {user_location()}"
-    if x.grad_fn is not None and _GRAD.grad_enabled:
-        _cut(x)
-    return x
+    return _overwrite(x, s, "copy_")
 
 
 def setitem(x, idx, value):

@@ -72,7 +72,8 @@ def reshape(input, *shape):
     """Same data, new shape; one dimension may be -1."""
     shape = _shape_args(shape)
     if input._data.shape == shape:
-        return Reshape.apply(input, shape=shape) if input.requires_grad else _alias(input)
+        return Reshape.apply(input, shape=shape) if input.requires_grad or input._fw else \
+            _alias(input)
     return Reshape.apply(input, shape=shape)
 
 

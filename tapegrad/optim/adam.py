@@ -28,7 +28,7 @@ multiply lambda by a separate schedule multiplier.
 from __future__ import annotations
 
 from tapegrad.autograd.grad_mode import no_grad
-from tapegrad.optim.optimizer import (Optimizer, backend_of, bump_step, check_nonneg,
+from tapegrad.optim.optimizer import (Optimizer, backend_of, bump_version, bump_step, check_nonneg,
                                       step_counter, zeros_state)
 
 __all__ = ["Adam", "AdamW", "adam"]
@@ -49,7 +49,7 @@ def adam(params, grads, states, *, lr: float, beta1: float, beta2: float, eps: f
                                      st["exp_avg_sq"]._data, vmax, float(lr), beta1, beta2, eps,
                                      weight_decay, decoupled_weight_decay, amsgrad, maximize,
                                      step)
-        p._vc[0] += 1
+        bump_version(p, "Adam")
 
 
 class Adam(Optimizer):

@@ -36,7 +36,7 @@ Neither form is PyTorch's SGD, which keeps the learning rate outside its buffer 
 from __future__ import annotations
 
 from tapegrad.autograd.grad_mode import no_grad
-from tapegrad.optim.optimizer import Optimizer, backend_of, check_nonneg, zeros_state
+from tapegrad.optim.optimizer import Optimizer, backend_of, bump_version, check_nonneg, zeros_state
 
 __all__ = ["Momentum", "momentum"]
 
@@ -51,7 +51,7 @@ def momentum(params, grads, buffers, *, lr: float, momentum: float, dampening: f
     for p, g, buf in zip(params, grads, buffers):
         backend_of(p).k["momentum_step"](p._data, g._data, buf._data, float(lr), momentum,
                                          dampening, weight_decay, maximize)
-        p._vc[0] += 1
+        bump_version(p, "Momentum")
 
 
 class Momentum(Optimizer):

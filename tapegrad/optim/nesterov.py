@@ -35,7 +35,7 @@ first one (see :mod:`tapegrad.optim.sgd`).
 from __future__ import annotations
 
 from tapegrad.autograd.grad_mode import no_grad
-from tapegrad.optim.optimizer import Optimizer, backend_of, check_nonneg, zeros_state
+from tapegrad.optim.optimizer import Optimizer, backend_of, bump_version, check_nonneg, zeros_state
 
 __all__ = ["Nesterov", "nesterov"]
 
@@ -50,7 +50,7 @@ def nesterov(params, grads, velocities, *, lr: float, momentum: float,
     for p, g, v in zip(params, grads, velocities):
         backend_of(p).k["nesterov_step"](p._data, g._data, v._data, float(lr), momentum,
                                          weight_decay, maximize)
-        p._vc[0] += 1
+        bump_version(p, "Nesterov")
 
 
 class Nesterov(Optimizer):

@@ -65,6 +65,14 @@ def bump_step(t: Tensor) -> float:
     return float(t._data)
 
 
+def bump_version(p: Tensor, rule: str) -> None:
+    """Record an in-place update of ``p`` so that graphs that saved the old value refuse to
+    backpropagate, naming the optimizer that changed it."""
+    vc = p._vc
+    vc[0] += 1
+    vc[1] = f"an optimizer step ({rule})"
+
+
 def check_nonneg(name: str, value, what: str | None = None) -> None:
     """PyTorch's ``Invalid <what>: <value>`` ValueError for a negative hyper-parameter."""
     if not 0.0 <= value:

@@ -28,7 +28,7 @@ forms are :class:`tapegrad.optim.Momentum` and :class:`tapegrad.optim.Nesterov`.
 from __future__ import annotations
 
 from tapegrad.autograd.grad_mode import no_grad
-from tapegrad.optim.optimizer import Optimizer, backend_of, check_nonneg, zeros_state
+from tapegrad.optim.optimizer import Optimizer, backend_of, bump_version, check_nonneg, zeros_state
 
 __all__ = ["SGD", "sgd"]
 
@@ -49,7 +49,7 @@ def sgd(params, grads, momentum_buffers, *, lr: float, momentum: float = 0.0,
             buf = momentum_buffers[i] = zeros_state(p)
         be.k["sgd_step"](p._data, g._data, None if buf is None else buf._data, float(lr),
                          momentum, dampening, weight_decay, nesterov, maximize, first)
-        p._vc[0] += 1
+        bump_version(p, "SGD")
 
 
 class SGD(Optimizer):

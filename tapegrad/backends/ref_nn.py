@@ -1,0 +1,165 @@
+"""Reference (plain NumPy) kernels for the neural-network ops of ``tapegrad.ops.nn_ops``.
+
+Arrays in, array out; scalar settings as plain Python values. These define the answer that
+the numba and CUDA versions (same names, same signatures) must reproduce.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from tapegrad.backends.ref_core import erf
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+
+
+def softmax(x, dim):
+    """exp(x) / sum(exp(x)) along ``dim``, shifted by the max so exp never overflows."""
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def log_softmax(x, dim):
+    s = x - x.max(axis=dim, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=dim, keepdims=True))
+
+
+def gelu(x, approximate):
+    """x * Phi(x), or its tanh approximation when ``approximate == "tanh"``."""
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(_SQRT_2_PI * (x + _GELU_C * x * x * x)))
+    return (0.5 * x * (1.0 + erf(x * _INV_SQRT2))).astype(x.dtype, copy=False)
+
+
+def gelu_backward(g, x, approximate):
+    """g * d gelu / dx."""
+    if approximate == "tanh":
+        u = _SQRT_2_PI * (x + _GELU_C * x * x * x)
+        t = np.tanh(u)
+        du = _SQRT_2_PI * (1.0 + 3.0 * _GELU_C * x * x)
+        return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+    cdf = 0.5 * (1.0 + erf(x * _INV_SQRT2))
+    pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    return (g * (cdf + x * pdf)).astype(g.dtype, copy=False)
+
+
+def softplus(x, beta, threshold):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+    bx = x * beta
+    soft = np.logaddexp(np.zeros((), dtype=x.dtype), bx) / beta
+    return np.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+
+def leaky_relu(x, slope):
+    return np.where(x > 0, x, x * slope).astype(x.dtype, copy=False)
+
+
+def leaky_relu_backward(g, x, slope):
+    return np.where(x > 0, g, g * slope).astype(g.dtype, copy=False)
+
+
+def _out_size(size, k, s, d):
+    return (size - d * (k - 1) - 1) // s + 1
+
+
+def im2col(x, kernel_size, stride, dilation):
+    """Patches of ``x`` (N, C, *spatial), already padded: (N, C * prod(kernel), L) where L
+    is the number of output positions. Row order is channel-major, then kernel offsets,
+    matching a weight of shape (O, C, *kernel) flattened."""
+    n, c = x.shape[:2]
+    sp = x.shape[2:]
+    out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
+                                                               dilation))
+    cols = np.empty((n, c) + tuple(kernel_size) + out, dtype=x.dtype)
+    for offs in itertools.product(*(range(k) for k in kernel_size)):
+        sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
+                   for o, d, st, m in zip(offs, dilation, stride, out))
+        cols[(slice(None), slice(None)) + offs] = x[(slice(None), slice(None)) + sl]
+    return cols.reshape(n, c * math.prod(kernel_size), math.prod(out))
+
+
+def col2im(cols, shape, kernel_size, stride, dilation):
+    """The adjoint of :func:`im2col`: sum the patches back into an array of ``shape``."""
+    n, c = shape[:2]
+    sp = shape[2:]
+    out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
+                                                               dilation))
+    cols = cols.reshape((n, c) + tuple(kernel_size) + out)
+    x = np.zeros(shape, dtype=cols.dtype)
+    for offs in itertools.product(*(range(k) for k in kernel_size)):
+        sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
+                   for o, d, st, m in zip(offs, dilation, stride, out))
+        x[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + offs]
+    return x
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
+    """Max over windows of ``x`` (N, C, H, W): (values, flat indices into H*W).
+
+    The first maximum of a window wins and a NaN wins over everything, as in PyTorch.
+    Padding cells never win (they are -inf and masked out of the index)."""
+    n, c, h, w = x.shape
+    kh, kw = kernel_size
+    sh, sw = stride
+    ph, pw = padding
+    dh, dw = dilation
+    oh, ow = out_size
+    # Pad enough on the far side that every window slice is complete.
+    need_h = (oh - 1) * sh + dh * (kh - 1) + 1
+    need_w = (ow - 1) * sw + dw * (kw - 1) + 1
+    xp = np.full((n, c, max(need_h, h + ph), max(need_w, w + pw)), -np.inf, dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    best = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
+    idx = np.full((n, c, oh, ow), -1, dtype=np.int64)
+    rows0 = np.arange(oh) * sh - ph
+    cols0 = np.arange(ow) * sw - pw
+    for i in range(kh):
+        rows = rows0 + i * dh
+        vr = (rows >= 0) & (rows < h)
+        for j in range(kw):
+            cols = cols0 + j * dw
+            valid = vr[:, None] & ((cols >= 0) & (cols < w))[None, :]
+            v = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                   j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            take = valid & ((v > best) | np.isnan(v) | (idx < 0))
+            best = np.where(take, v, best)
+            idx = np.where(take, rows[:, None] * w + cols[None, :], idx)
+    return best, idx
+
+
+def max_pool2d_backward(g, idx, shape):
+    """Scatter-add ``g`` (N, C, oh, ow) into zeros of ``shape`` (N, C, H, W) at ``idx``."""
+    n, c, h, w = shape
+    planes = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)
+    flat = (planes + idx).ravel()
+    r = np.bincount(flat, weights=g.ravel().astype(np.float64), minlength=n * c * h * w)
+    return r.reshape(shape).astype(g.dtype, copy=False)
+
+
+def pool_gather(x, idx):
+    """out[n, c, i, j] = x[n, c].flat[idx[n, c, i, j]] (the adjoint of the scatter above)."""
+    n, c = x.shape[:2]
+    r = np.take_along_axis(x.reshape(n, c, -1), idx.reshape(n, c, -1), axis=2)
+    return r.reshape(idx.shape)
+
+
+KERNELS = {
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "gelu": gelu,
+    "gelu_backward": gelu_backward,
+    "softplus": softplus,
+    "leaky_relu": leaky_relu,
+    "leaky_relu_backward": leaky_relu_backward,
+    "im2col": im2col,
+    "col2im": col2im,
+    "max_pool2d": max_pool2d,
+    "max_pool2d_backward": max_pool2d_backward,
+    "pool_gather": pool_gather,
+}
