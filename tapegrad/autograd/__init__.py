@@ -11,5 +11,6 @@ from tapegrad.autograd import forward_ad, functional  # noqa: E402,I001
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "no_grad",
            "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
-           "gradcheck", "gradgradcheck", "GradcheckError", "forward_ad", "functional", "detect_anomaly",
-           "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
+           "gradcheck", "gradgradcheck", "GradcheckError", "forward_ad", "functional",
+           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "is_anomaly_check_nan_enabled"]

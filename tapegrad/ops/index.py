@@ -190,8 +190,8 @@ def _check_gather(op, x, dim, index):
     ia = index._host()
     if ia.size and (ia.min() < -x.shape[d] or ia.max() >= x.shape[d]):
         bad = ia.max() if ia.max() >= x.shape[d] else ia.min()
-        raise IndexError(f"{op}(): index {bad} is out of bounds for dimension {d} with size "
-                         f"{x.shape[d]}")
+        raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {d} with size "
+                           f"{x.shape[d]}")
     return d, _index_along(d, ia, x.ndim)
 
 
@@ -260,8 +260,8 @@ def index_select(input, dim, index):
     ia = index._host().reshape(-1)
     n = input.shape[d] if input.ndim else 1
     if ia.size and (ia.max() >= n or ia.min() < -n):
-        raise IndexError(f"index_select(): index {int(ia.max())} out of range for dimension "
-                         f"{d} of size {n}")
+        raise RuntimeError(f"index_select(): index {int(ia.max())} out of range for "
+                           f"dimension {d} of size {n} (input shape {tuple(input.shape)})")
     return Index.apply(input, idx=(slice(None),) * d + (ia,), basic=False)
 
 

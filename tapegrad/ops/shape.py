@@ -340,12 +340,16 @@ def narrow(input, dim, start, length):
     """Elements ``start .. start+length`` along ``dim`` (a view)."""
     d = norm_dim(dim, input.ndim, "narrow")
     size = input._data.shape[d]
-    start = int(start)
+    start = given = int(start)
     if start < 0:
         start += size
-    if start < 0 or length < 0 or start + length > size:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
-                         f"({size}) of dim {dim} in shape {tuple(input.shape)}")
+    if start < 0 or start > size:
+        raise IndexError(f"narrow: start out of range (expected to be in range of [{-size}, "
+                         f"{size}], but got {given}) for dim {dim} in shape "
+                         f"{tuple(input.shape)}")
+    if length < 0 or start + length > size:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
+                           f"size ({size}) of dim {dim} in shape {tuple(input.shape)}")
     return Narrow.apply(input, dim=d, start=start, length=int(length))
 
 
@@ -379,7 +383,7 @@ def cat(tensors, dim=0):
 
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("cat: expected a non-empty list of Tensors")
+        raise ValueError("cat: expected a non-empty list of Tensors")
     # PyTorch skips legacy empty 1-D tensors of shape (0,).
     ts = [x for x in tensors if not (x.ndim == 1 and x._data.shape[0] == 0)] or tensors[:1]
     ref = ts[0]

@@ -28,8 +28,8 @@ multiply lambda by a separate schedule multiplier.
 from __future__ import annotations
 
 from tapegrad.autograd.grad_mode import no_grad
-from tapegrad.optim.optimizer import (Optimizer, backend_of, bump_version, bump_step, check_nonneg,
-                                      step_counter, zeros_state)
+from tapegrad.optim.optimizer import (Optimizer, backend_of, bump_step, bump_version,
+                                      check_nonneg, step_counter, zeros_state)
 
 __all__ = ["Adam", "AdamW", "adam"]
 

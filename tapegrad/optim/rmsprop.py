@@ -27,8 +27,8 @@ learning rate is applied outside it, so the two differ when the learning rate ch
 from __future__ import annotations
 
 from tapegrad.autograd.grad_mode import no_grad
-from tapegrad.optim.optimizer import (Optimizer, backend_of, bump_version, bump_step, check_nonneg,
-                                      step_counter, zeros_state)
+from tapegrad.optim.optimizer import (Optimizer, backend_of, bump_step, bump_version,
+                                      check_nonneg, step_counter, zeros_state)
 
 __all__ = ["RMSprop", "rmsprop"]
 
