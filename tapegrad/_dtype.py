@@ -8,8 +8,6 @@ tensor when it is of a higher category (bool < integer < floating).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 __all__ = [
@@ -88,12 +86,12 @@ def to_dtype(d) -> dtype:
     return from_numpy_dtype(d)
 
 
-_state = threading.local()
+_DEFAULT = [float32]  # process-wide, as in PyTorch (grad mode is per thread, this is not)
 
 
 def get_default_dtype() -> dtype:
     """The dtype of floating tensors made from Python floats (float32 unless changed)."""
-    return getattr(_state, "default", float32)
+    return _DEFAULT[0]
 
 
 def set_default_dtype(d: dtype) -> None:
@@ -105,7 +103,7 @@ def set_default_dtype(d: dtype) -> None:
     d = to_dtype(d)
     if not d.is_floating_point:
         raise TypeError(f"set_default_dtype: only floating-point types are supported, got {d}")
-    _state.default = d
+    _DEFAULT[0] = d
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:

@@ -636,16 +636,16 @@ class TensorMethods:
 
         return clone(self)
 
-    def new_zeros(self, size, *, dtype=None, device=None, requires_grad=False):
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
         from tapegrad.creation import zeros
 
-        return zeros(size, dtype=dtype or self.dtype, device=device or self.device,
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self.device,
                      requires_grad=requires_grad)
 
-    def new_ones(self, size, *, dtype=None, device=None, requires_grad=False):
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
         from tapegrad.creation import ones
 
-        return ones(size, dtype=dtype or self.dtype, device=device or self.device,
+        return ones(*size, dtype=dtype or self.dtype, device=device or self.device,
                     requires_grad=requires_grad)
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -654,10 +654,10 @@ class TensorMethods:
         return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
                     requires_grad=requires_grad)
 
-    def new_empty(self, size, *, dtype=None, device=None, requires_grad=False):
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
         from tapegrad.creation import empty
 
-        return empty(size, dtype=dtype or self.dtype, device=device or self.device,
+        return empty(*size, dtype=dtype or self.dtype, device=device or self.device,
                      requires_grad=requires_grad)
 
     def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):

@@ -13,7 +13,7 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty"
            "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
            "randint_like", "manual_seed", "seed", "initial_seed", "Generator",
            "default_generator", "scalar_tensor", "normal", "bernoulli", "multinomial",
-           "get_rng_state", "set_rng_state"]
+           "get_rng_state", "set_rng_state", "from_dlpack"]
 
 
 class Generator:
@@ -101,20 +101,26 @@ def _to_array(data, dtype, device):
         arr = data._host().copy()
         if device is None:
             dev = data.device
-    elif isinstance(data, np.ndarray):
-        arr = np.array(data, copy=True)
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data, copy=True)  # NumPy scalars keep their dtype, as in PyTorch
     elif isinstance(data, (bool, np.bool_)):
         arr = np.array(data, dtype=np.bool_)
     elif isinstance(data, (int, np.integer)) and not isinstance(data, bool):
         arr = np.array(data, dtype=np.int64)
     elif isinstance(data, (float, np.floating)):
-        arr = np.array(data, dtype=(D.get_default_dtype().np if isinstance(data, float)
-                                    else data.dtype))
+        # With an explicit dtype, Python floats go straight to float64 and are cast once at
+        # the end (a detour through float32 would lose digits of float64 data).
+        arr = np.array(data, dtype=(data.dtype if not isinstance(data, float) else np.float64
+                                    if dtype is not None else D.get_default_dtype().np))
     else:
-        arr = np.array(_flatten_data(data))
+        try:
+            arr = np.array(_flatten_data(data))
+        except ValueError:
+            raise ValueError(f"tensor: expected a rectangular nested sequence, got ragged "
+                             f"data {str(data)[:60]}") from None
         if arr.dtype == object:
             raise TypeError(f"tensor: could not infer dtype of {type(data).__name__}")
-        if arr.dtype.kind == "f" and not _has_np_float(data):
+        if arr.dtype.kind == "f" and not _has_np_float(data) and dtype is None:
             arr = arr.astype(D.get_default_dtype().np)
         elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not _has_np_float(data):
             arr = arr.astype(np.int64)
@@ -175,6 +181,25 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return Tensor._make(ndarray, False, None, 0, CPU)
 
 
+def from_dlpack(ext) -> Tensor:
+    """A tensor sharing memory with any object that speaks DLPack (NumPy, PyTorch, ...).
+
+    >>> from_dlpack(np.arange(3)).tolist()
+    [0, 1, 2]
+    """
+    dev_type, dev_id = (ext.__dlpack_device__() if hasattr(ext, "__dlpack_device__")
+                        else (1, 0))
+    if dev_type != 1:  # not kDLCPU: device memory goes to the backend that owns the device
+        from tapegrad import backends
+
+        dev = _device_cls("cuda", int(dev_id))
+        arr = backends.backend_for_device(dev).xp.from_dlpack(ext)
+        return Tensor._make(arr, False, None, 0, dev)
+    arr = np.from_dlpack(ext)
+    D.from_numpy_dtype(arr.dtype)
+    return Tensor._make(arr, False, None, 0, CPU)
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -213,6 +238,11 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (int, float, bool, np.number, np.bool_)):
+        raise TypeError(f"full(): argument 'fill_value' must be Number, not "
+                        f"{type(fill_value).__name__}")
     if dtype is None:
         dtype = D.scalar_dtype(fill_value)
     return _finish(np.full(_size((size,)), fill_value, _dt(dtype).np), _resolve_device(device),
@@ -225,6 +255,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer args."""
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -233,6 +264,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = D.int64 if is_int else D.get_default_dtype()
     dt = D.to_dtype(dtype)
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(start={start}, end={end}, step={step})")
     n = int(np.ceil((float(end) - float(start)) / float(step)))
     arr = (start + np.arange(max(n, 0), dtype=np.float64 if dt.is_floating_point else np.int64)
            * step).astype(dt.np)
@@ -240,8 +274,34 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _finish(np.linspace(start, end, steps).astype(_dt(dtype).np),
-                   _resolve_device(device), requires_grad)
+    """``steps`` values evenly spaced from ``start`` to ``end`` inclusive.
+
+    >>> linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    dt = _dt(dtype)
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    # PyTorch's CPU kernel, so that the values agree to the last bit: the first half counts
+    # up from start, the second half down from end, in the output dtype (double step for
+    # integer outputs, truncated back).
+    if dt.is_floating_point:
+        s, e = dt.np.type(start), dt.np.type(end)
+        idx = np.arange(steps).astype(dt.np)
+    else:
+        s, e = float(int(start)), float(int(end))
+        idx = np.arange(steps, dtype=np.float64)
+    if steps == 1:
+        arr = np.full(1, s)
+    else:
+        with np.errstate(all="ignore"):
+            step = (e - s) / idx.dtype.type(max(steps - 1, 1))
+            half = steps // 2
+            arr = np.where(np.arange(steps) < half, s + step * idx,
+                           e - step * (idx.dtype.type(steps - 1) - idx))
+    return _finish(arr.astype(dt.np), _resolve_device(device), requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None,
@@ -273,6 +333,9 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"randint: expects 'low' to be less than 'high', but got "
+                           f"low={low} >= high={high}")
     arr = _rng(generator).integers(low, high, size=_size((size,)))
     return _finish(arr.astype((D.int64 if dtype is None else D.to_dtype(dtype)).np),
                    _resolve_device(device), requires_grad)

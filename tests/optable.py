@@ -72,6 +72,7 @@ class Case:
     gradgrad: bool = True
     jvp: bool = True
     tags: tuple = field(default_factory=tuple)
+    why: str = ""  # required when gradcheck, gradgrad or jvp is False: the reason
 
     @property
     def id(self):
@@ -247,6 +248,109 @@ case("einsum_implicit", lambda m, a, b: m.einsum("ij,jk", a, b), F((3, 4)), F((4
 case("clone", lambda m, a: a.clone(), F((3, 4)))
 case("contiguous", lambda m, a: a.t().contiguous(), F((3, 4)))
 case("to_float32_and_back", lambda m, a: a.float().double() * 2, F((3,)), atol=1e-6,
-     rtol=1e-6, gradcheck=False)
+     rtol=1e-6, gradcheck=False,
+     why="float32 in the middle: central differences need float64 all the way through")
 case("composite_chain", lambda m, a, b: ((a * b).tanh() + a.exp() / (1 + b * b)).sum(0),
      F((3, 4)), F((4,)))
+
+# ---- nn: activations, softmax family, conv, pooling, normalisation, embedding, losses ------
+case("nn_softmax", lambda m, a: m.nn.functional.softmax(a, 1), F((3, 4), -2, 2))
+case("nn_softmax_dim0_3d", lambda m, a: a.softmax(0), F((3, 2, 2), -2, 2))
+case("nn_log_softmax", lambda m, a: m.nn.functional.log_softmax(a, -1), F((3, 4), -2, 2))
+case("nn_gelu", lambda m, a: m.nn.functional.gelu(a), F((3, 4), -3, 3))
+case("nn_gelu_tanh", lambda m, a: m.nn.functional.gelu(a, approximate="tanh"), F((3, 4), -3, 3))
+case("nn_softplus", lambda m, a: m.nn.functional.softplus(a, beta=2.0, threshold=3.0),
+     F((3, 4), -3, 3))
+case("nn_leaky_relu", lambda m, a: m.nn.functional.leaky_relu(a, 0.2), F((3, 4)))
+case("nn_elu", lambda m, a: m.nn.functional.elu(a, 0.7), F((3, 4), -2, 2))
+case("nn_selu", lambda m, a: m.nn.functional.selu(a), F((3, 4), -2, 2))
+case("nn_silu", lambda m, a: m.nn.functional.silu(a), F((3, 4), -3, 3))
+case("nn_mish", lambda m, a: m.nn.functional.mish(a), F((3, 4), -3, 3))
+case("nn_logsigmoid", lambda m, a: m.nn.functional.logsigmoid(a), F((3, 4), -4, 4))
+case("nn_hardtanh", lambda m, a: m.nn.functional.hardtanh(a, -0.5, 0.6), F((3, 4)))
+case("nn_linear", lambda m, x, w, b: m.nn.functional.linear(x, w, b), F((2, 3, 4)), F((5, 4)),
+     F((5,)))
+case("nn_bilinear", lambda m, x, y, w, b: m.nn.functional.bilinear(x, y, w, b), F((3, 2)),
+     F((3, 4)), F((5, 2, 4)), F((5,)))
+case("nn_pad_constant", lambda m, a: m.nn.functional.pad(a, (1, 2, -1, 1), value=0.5),
+     F((2, 3, 4)))
+case("nn_pad_reflect", lambda m, a: m.nn.functional.pad(a, (2, 1, 1, 2), mode="reflect"),
+     F((1, 2, 3, 4)))
+case("nn_pad_replicate", lambda m, a: m.nn.functional.pad(a, (2, 3), mode="replicate"),
+     F((2, 3, 4)))
+case("nn_pad_circular", lambda m, a: m.nn.functional.pad(a, (1, 2, 2, 1), mode="circular"),
+     F((1, 2, 3, 4)))
+case("nn_conv1d", lambda m, x, w, b: m.nn.functional.conv1d(x, w, b, stride=2, padding=1),
+     F((2, 3, 7)), F((4, 3, 3)), F((4,)))
+case("nn_conv1d_same_dilated", lambda m, x, w: m.nn.functional.conv1d(x, w, padding="same",
+                                                                      dilation=2),
+     F((1, 2, 6)), F((3, 2, 2)))
+case("nn_conv2d", lambda m, x, w, b: m.nn.functional.conv2d(x, w, b, padding=1), F((2, 2, 4, 5)),
+     F((3, 2, 3, 3)), F((3,)))
+case("nn_conv2d_strided_groups", lambda m, x, w: m.nn.functional.conv2d(
+    x, w, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2), F((1, 4, 5, 6)),
+     F((4, 2, 2, 2)))
+case("nn_max_pool2d", lambda m, x: m.nn.functional.max_pool2d(x, 2), F((2, 2, 4, 4),
+                                                                      distinct=True))
+case("nn_max_pool2d_pad_ceil", lambda m, x: m.nn.functional.max_pool2d(
+    x, 3, 2, 1, ceil_mode=True), F((1, 2, 6, 5), distinct=True))
+case("nn_max_pool2d_indices", lambda m, x: m.nn.functional.max_pool2d(
+    x, (2, 3), (1, 2), return_indices=True)[0], F((1, 2, 4, 5), distinct=True))
+case("nn_max_pool1d", lambda m, x: m.nn.functional.max_pool1d(x, 3, 2, 1), F((2, 2, 7),
+                                                                             distinct=True))
+case("nn_avg_pool2d", lambda m, x: m.nn.functional.avg_pool2d(
+    x, 3, 2, 1, ceil_mode=True, count_include_pad=False), F((1, 2, 6, 5)))
+case("nn_adaptive_avg_pool2d", lambda m, x: m.nn.functional.adaptive_avg_pool2d(x, (2, 3)),
+     F((1, 2, 5, 7)))
+case("nn_unfold", lambda m, x: m.nn.functional.unfold(x, (2, 3), padding=1, stride=(2, 1)),
+     F((1, 2, 4, 5)))
+case("nn_fold", lambda m, x: m.nn.functional.fold(x, (4, 5), (2, 3), padding=1, stride=(2, 1)),
+     F((1, 12, 15)))
+case("nn_embedding", lambda m, w, i: m.nn.functional.embedding(i, w), F((5, 3)), I((2, 4), 5))
+# padding_idx and scale_grad_by_freq change the gradient on purpose (not the derivative):
+case("nn_embedding_padding_idx", lambda m, w, i: m.nn.functional.embedding(i, w, padding_idx=1),
+     F((5, 3)), I((2, 4), 5), gradcheck=False, jvp=False)
+case("nn_embedding_freq", lambda m, w: m.nn.functional.embedding(
+    m.tensor([[0, 2, 2], [4, 2, 0]]), w, scale_grad_by_freq=True), F((5, 3)), gradcheck=False,
+     jvp=False)
+case("nn_layer_norm", lambda m, x, w, b: m.nn.functional.layer_norm(x, (3, 4), w, b),
+     F((2, 3, 4)), F((3, 4)), F((3, 4)))
+case("nn_batch_norm_train", lambda m, x, w, b: m.nn.functional.batch_norm(
+    x, None, None, w, b, training=True), F((4, 3, 2)), F((3,)), F((3,)))
+case("nn_group_norm", lambda m, x, w, b: m.nn.functional.group_norm(x, 2, w, b),
+     F((2, 4, 3)), F((4,)), F((4,)))
+case("nn_normalize", lambda m, x: m.nn.functional.normalize(x, dim=1), F((3, 4)))
+case("nn_cosine_similarity", lambda m, x, y: m.nn.functional.cosine_similarity(x, y),
+     F((3, 4)), F((3, 4)))
+case("nn_mse_loss", lambda m, x, y: m.nn.functional.mse_loss(x, y), F((3, 4)), F((3, 4)))
+case("nn_l1_loss_sum", lambda m, x, y: m.nn.functional.l1_loss(x, y, reduction="sum"),
+     F((3, 4)), F((3, 4)))
+case("nn_huber_loss", lambda m, x, y: m.nn.functional.huber_loss(x, y, delta=0.5, reduction="none"),
+     F((3, 4)), F((3, 4)))
+case("nn_cross_entropy", lambda m, x, t: m.nn.functional.cross_entropy(x, t), F((5, 4)),
+     I((5,), 4))
+case("nn_cross_entropy_smooth_weight", lambda m, x, t, w: m.nn.functional.cross_entropy(
+    x, t, w, label_smoothing=0.2, reduction="sum"), F((5, 4, 2)), I((5, 2), 4),
+     F((4,), 0.5, 2.0, grad=False))
+case("nn_cross_entropy_probs", lambda m, x, p: m.nn.functional.cross_entropy(x, p),
+     F((3, 4)), F((3, 4), 0.0, 1.0))
+case("nn_nll_loss", lambda m, x, t: m.nn.functional.nll_loss(x, t, reduction="none"),
+     F((5, 4)), I((5,), 4))
+case("nn_bce", lambda m, x, t: m.nn.functional.binary_cross_entropy(x, t), F((3, 4), 0.1, 0.9),
+     F((3, 4), 0.0, 1.0))
+case("nn_bce_with_logits", lambda m, x, t, pw: m.nn.functional.binary_cross_entropy_with_logits(
+    x, t, pos_weight=pw), F((3, 4), -3, 3), F((3, 4), 0.0, 1.0), F((4,), 0.5, 2.0, grad=False))
+case("nn_kl_div", lambda m, x, t: m.nn.functional.kl_div(x, t, reduction="batchmean"),
+     F((3, 4), -3, -0.1), F((3, 4), 0.1, 1.0))
+
+# ---- paths that only special values reach (zeros, 0-d indices, repeated subscripts) --------
+case("cumprod_with_zeros", lambda m, a: (a * m.tensor([1.0, 0.0, 1.0, 0.0], dtype=a.dtype))
+     .cumprod(1), F((3, 4), 0.5, 1.5))
+case("prod_with_zero", lambda m, a: (a * m.tensor([1.0, 0.0, 1.0], dtype=a.dtype)).prod(1),
+     F((2, 3), 0.5, 1.5))
+case("index_0d_tensor", lambda m, a: a[m.tensor(2)], F((5, 3)))
+case("index_0d_result", lambda m, a: a[m.tensor(1), m.tensor(2)], F((3, 4)))
+case("einsum_diag", lambda m, a: m.einsum("ii->i", a), F((3, 3)))
+case("einsum_trace_mm", lambda m, a, b: m.einsum("iij,jk->ik", a, b), F((2, 2, 3)), F((3, 2)))
+case("pow_tensor_zero_exponent", lambda m, a, b: a ** (b * m.tensor([1.0, 0.0, 1.0],
+     dtype=b.dtype)), F((3,), 0.5, 2.0), F((3,)))

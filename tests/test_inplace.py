@@ -98,7 +98,7 @@ def test_inplace_chain_keeps_gradient_flowing_through_earlier_history():
     _compare(fn)
 
 
-# ---- setitem --------------------------------------------------------------------------------------
+# ---- setitem -------------------------------------------------------------------------------------
 SETITEM_CASES = {
     "int": lambda lib, m, v: (m.__setitem__(1, v[0]), m)[1],
     "slice": lambda lib, m, v: (m.__setitem__((slice(None), slice(1, 3)), v[:, :2]), m)[1],
@@ -153,7 +153,7 @@ def test_setitem_without_grad_writes_in_place():
     assert z._version == 2
 
 
-# ---- version counters ------------------------------------------------------------------------------
+# ---- version counters ----------------------------------------------------------------------------
 def test_version_counter_shared_with_views_and_detach():
     x = tapegrad.zeros(3, 4)
     v = x.view(12)

@@ -13,7 +13,7 @@ import sys
 
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
-from tapegrad.autograd.node import AccumulateGrad
+from tapegrad.autograd.node import AccumulateGrad, SavedOutput
 
 __all__ = ["backward", "grad", "run"]
 
@@ -206,6 +206,10 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
         captured = [None] * len(targets)
     else:
         capture = None
+    # Roots, then the rest in discovery order (deps is a dict): the node nearest the output
+    # is reported first, as the walk itself would.
+    _check_saved(dict.fromkeys(root_nodes), execute)
+    _check_saved(deps, execute)
 
     buffers = {}
     for (n, nr), g in zip(root_edges, root_grads):
@@ -263,6 +267,23 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     finally:
         _GRAD.grad_enabled = prev_mode
     return captured if capture is not None else None
+
+
+def _check_saved(nodes, execute) -> None:
+    """Raise before any gradient is written if a node to run was freed by an earlier backward
+    or had a saved tensor changed in place, so that a failing backward leaves every ``.grad``
+    as it was (checked again, with the same errors, when each node unpacks its tensors)."""
+    for n in nodes:
+        if execute is not None and n not in execute:
+            continue
+        if n._freed:
+            n.saved  # raises the "backward through the graph a second time" error
+        saved = n._saved
+        if saved:
+            for s, v in zip(saved, n._versions):
+                vc = s.vc if type(s) is SavedOutput else getattr(s, "_vc", None)
+                if vc is not None and vc[0] != v:
+                    n.saved  # raises the error naming the op, versions and lines
 
 
 def _run_pre_hooks(n, grads):

@@ -187,7 +187,10 @@ class Pow(_Binary):
         if tb is not None:
             from tapegrad.ops.unary import log
 
-            r = _tsum(r, tb * out * log(where(a == 0, 1.0, a)))
+            # a number base (2.0 ** x) takes its log in float64, not as a float32 tensor
+            la = float(np.log(a if a != 0 else 1.0)) if is_number(a) else \
+                log(where(a == 0, 1.0, a))
+            r = _tsum(r, tb * out * la)
         return r
 
 
@@ -261,6 +264,12 @@ class Fmod(Remainder):
 
         gb = sum_to(-g * trunc(a / b), sb) if nb else None
         return (sum_to(g, sa) if na else None), gb
+
+    def jvp(self, inputs, out, ta, tb):
+        from tapegrad.ops.unary import trunc
+
+        a, b = inputs
+        return _tsum(ta, None if tb is None else -tb * trunc(a / b))
 
 
 class Atan2(_Binary):
@@ -350,8 +359,8 @@ class _Bitwise(_NonDiff):
     @classmethod
     def forward(cls, ctx, be, a, b, dt):
         if dt.is_floating_point:
-            raise TypeError(f"{cls.name}: bitwise operations need integer or bool tensors, "
-                            f"got {dt}")
+            raise NotImplementedError(f"{cls.name}: not implemented for {dt} (bitwise "
+                                      "operations need integer or bool tensors)")
         return super().forward(ctx, be, a, b, dt)
 
 
@@ -381,9 +390,29 @@ def sub(input, other, *, alpha=1):
     """``input - alpha * other``."""
     if alpha != 1:
         other = other * alpha
-    if is_number(input):
-        return _binary(Sub, input, other)
+    if (input.__class__ is bool or other.__class__ is bool
+            or getattr(input, "_dtype", None) is D.bool
+            or getattr(other, "_dtype", None) is D.bool):
+        _bool_sub_error(input, other)
     return _binary(Sub, input, other)
+
+
+def _bool_sub_error(input, other):
+    if getattr(input, "_dtype", None) is D.bool and getattr(other, "_dtype", None) is D.bool:
+        raise RuntimeError("sub: Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    raise RuntimeError("sub: Subtraction, the `-` operator, with a bool tensor is not "
+                       "supported. If you are trying to invert a mask, use the `~` or "
+                       "`logical_not()` operator instead.")
+
+
+def _no_bool(cls, a, b):
+    """Arithmetic that PyTorch does not define on bool results (pow, //, %)."""
+    dt = binary_dtype(a, b)
+    if dt is D.bool and not (cls is Pow and b.__class__ is bool):  # bool ** True is fine
+        raise NotImplementedError(f"{cls.name}: \"{cls.name}\" not implemented for 'Bool' "
+                                  f"(shapes {tuple(_shape(a))} and {tuple(_shape(b))})")
+    return cls.apply(a, b, dt=dt)
 
 
 def rsub(input, other, *, alpha=1):
@@ -422,7 +451,7 @@ subtract = sub
 
 def pow(input, exponent):
     """``input ** exponent`` (either may be a number)."""
-    return _binary(Pow, input, exponent)
+    return _no_bool(Pow, input, exponent)
 
 
 def float_power(input, exponent):
@@ -447,12 +476,12 @@ def minimum(input, other):
 
 def remainder(input, other):
     """Python-style modulus (sign of the divisor)."""
-    return _binary(Remainder, input, other)
+    return _no_bool(Remainder, input, other)
 
 
 def fmod(input, other):
     """C-style modulus (sign of the dividend)."""
-    return _binary(Fmod, input, other)
+    return _no_bool(Fmod, input, other)
 
 
 def atan2(input, other):
@@ -460,7 +489,7 @@ def atan2(input, other):
 
 
 def floor_divide(input, other):
-    return _binary(FloorDivide, input, other)
+    return _no_bool(FloorDivide, input, other)
 
 
 def eq(input, other):
@@ -546,8 +575,9 @@ class BitwiseNot(_UnaryNonDiff):
     @staticmethod
     def forward(ctx, be, x):
         if x.dtype.kind == "f":
-            raise TypeError(f"bitwise_not: bitwise operations need integer or bool tensors, got "
-                            f"{D.from_numpy_dtype(x.dtype)}")
+            raise NotImplementedError(f"bitwise_not: not implemented for "
+                                      f"{D.from_numpy_dtype(x.dtype)} (bitwise operations need "
+                                      "integer or bool tensors)")
         return np.invert(x)
 
 

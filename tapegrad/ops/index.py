@@ -58,7 +58,8 @@ class Index(Node):
             r = x[idx]
         except IndexError as e:
             _index_error(x.shape, idx, e)
-        return r if basic else be.xp.ascontiguousarray(r)
+        # ascontiguousarray turns a 0-d result (x[i, j] with integer tensors) into shape (1,)
+        return r if basic or r.ndim == 0 else be.xp.ascontiguousarray(r)
 
     def vjp(self, g):
         return (index_add_into(g, self.in_shape, self.idx),)
@@ -188,7 +189,7 @@ def _check_gather(op, x, dim, index):
                                f"{tuple(index.shape)} to be smaller than self "
                                f"{tuple(x.shape)} apart from dimension {d}")
     ia = index._host()
-    if ia.size and (ia.min() < -x.shape[d] or ia.max() >= x.shape[d]):
+    if ia.size and (ia.min() < 0 or ia.max() >= x.shape[d]):  # PyTorch: no negative wrap
         bad = ia.max() if ia.max() >= x.shape[d] else ia.min()
         raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {d} with size "
                            f"{x.shape[d]}")
@@ -259,8 +260,9 @@ def index_select(input, dim, index):
                          f"{tuple(index.shape)}")
     ia = index._host().reshape(-1)
     n = input.shape[d] if input.ndim else 1
-    if ia.size and (ia.max() >= n or ia.min() < -n):
-        raise RuntimeError(f"index_select(): index {int(ia.max())} out of range for "
+    if ia.size and (ia.max() >= n or ia.min() < 0):  # PyTorch: no negative wrap
+        bad = int(ia.max()) if ia.max() >= n else int(ia.min())
+        raise RuntimeError(f"index_select(): index {bad} out of range for "
                            f"dimension {d} of size {n} (input shape {tuple(input.shape)})")
     return Index.apply(input, idx=(slice(None),) * d + (ia,), basic=False)
 

@@ -87,6 +87,7 @@ def inplace(x, fn, op: str, *args, **kwargs):
     # it for backward, the stand-in keeps a private copy of the old values, as PyTorch's
     # ``original_self``: otherwise the commit below would overwrite what backward needs.
     xa = x._make(x._data, x._requires_grad, x.grad_fn, x._out_nr, x._device)
+    xa._fw = x._fw  # forward AD: the stand-in carries x's tangents into the op
     r = fn(xa, *args, **kwargs)
     if r is not xa and sys.getrefcount(xa) > 2:
         xa._data = x._data.copy()
@@ -122,7 +123,8 @@ class Fill(Node):
 def _overwrite(x, value, op):
     """Write ``value`` into all of ``x``, recording a Fill node when grad mode needs one."""
     v_rg = getattr(value, "_requires_grad", False)
-    if _GRAD.grad_enabled and (x._requires_grad or v_rg):
+    if _GRAD.grad_enabled and (x._requires_grad or v_rg) or x._fw or \
+            getattr(value, "_fw", None):  # forward AD: the tangent is overwritten too
         return commit(x, Fill.apply(x, value), op)
     x._data[...] = value._data if hasattr(value, "_data") else value
     x._vc[0] += 1

@@ -197,17 +197,17 @@ class Einsum(Node):
             if self.next[i] is None:
                 grads.append(None)
                 continue
-            if len(set(sub)) != len(sub):
-                raise NotImplementedError(f"einsum: gradient for an operand with a repeated "
-                                          f"subscript ('{sub}') is not supported")
+            uniq = "".join(dict.fromkeys(sub))  # 'ii' -> 'i': a repeated subscript
             others = [(s, t) for j, (s, t) in enumerate(zip(self.ins, saved)) if j != i]
             have = set(self.out).union(*[set(s) for s, _ in others])
-            keep = "".join(c for c in sub if c in have)
+            keep = "".join(c for c in uniq if c in have)
             subs = [self.out] + [s for s, _ in others]
             r = einsum(",".join(subs) + "->" + keep, g, *[t for _, t in others])
-            if keep != sub:
-                full = tuple(shp[sub.index(c)] if c in keep else 1 for c in sub)
-                r = broadcast_to(reshape(r, full), tuple(shp))
+            if keep != uniq:
+                full = tuple(shp[sub.index(c)] if c in keep else 1 for c in uniq)
+                r = broadcast_to(reshape(r, full), tuple(shp[sub.index(c)] for c in uniq))
+            if uniq != sub:
+                r = _spread_diagonal(r, uniq, sub, shp, set("".join(self.ins) + self.out))
             grads.append(r)
         return tuple(grads)
 
@@ -222,6 +222,25 @@ class Einsum(Node):
             d = einsum(eq, *ops)
             r = d if r is None else r + d
         return r
+
+
+def _spread_diagonal(r, uniq, sub, shape, used):
+    """Place ``r`` (subscripts ``uniq``) on the diagonals of an operand written ``sub`` with
+    repeated subscripts: ``r[i]`` -> ``r[i] * eye[i, j]`` for ``'ii'``, and so on."""
+    import string
+
+    from tapegrad.creation import eye
+
+    fresh = [c for c in string.ascii_letters if c not in used]
+    new_sub, eyes, seen = list(sub), [], set()
+    for pos, c in enumerate(sub):
+        if c in seen:
+            f = fresh.pop()
+            new_sub[pos] = f
+            eyes.append((c + f, eye(shape[pos], dtype=r.dtype, device=r.device)))
+        seen.add(c)
+    eq = ",".join([uniq] + [e for e, _ in eyes]) + "->" + "".join(new_sub)
+    return einsum(eq, r, *[t for _, t in eyes])
 
 
 def einsum(equation, *operands):

@@ -172,38 +172,41 @@ class Cumprod(Node):
         return be.xp.cumprod(x, axis=dim, dtype=dt.np)
 
     def vjp(self, g):
-        # out_k = prod_{i<=k} x_i, so d out_k / d x_i = prod_{j<=k, j!=i} x_j. Summing
-        # g_k * that over k >= i without dividing by x (which may be 0) is a sum over the
-        # upper triangle; n is small in practice, so build it as a masked matrix product.
         from tapegrad.ops.shape import movedim, unsqueeze
 
         x, _ = self.saved
-        d = self.dim
-        xm = movedim(x, d, -1)
-        gm = movedim(g, d, -1)
-        n = xm.shape[-1]
-        tri = np.tril(np.ones((n, n), dtype=bool))  # [k, i]: i <= k
-        # p[..., k, i] = prod_{j<=k, j!=i} x_j
-        xe = unsqueeze(unsqueeze(xm, -2), -2)  # [..., 1, 1, j]
-        jk = np.tril(np.ones((n, n), dtype=bool))  # [k, j]: j <= k
-        keep = jk[:, None, :] & ~np.eye(n, dtype=bool)[None, :, :]  # [k, i, j]
-        from tapegrad.creation import tensor
-        from tapegrad.ops.elementwise import where
-
-        mask = tensor(keep, device=x.device)
-        factors = where(mask, xe, 1.0)
-        p = prod(factors, -1)  # [..., k, i]
-        p = p * tensor(tri, device=x.device).to(x.dtype)
-        gi = sum(unsqueeze(gm, -1) * p, -2)  # sum over k
-        return (movedim(gi, -1, d),)
+        p = _cumprod_partials(x, self.dim)
+        gi = sum(unsqueeze(movedim(g, self.dim, -1), -1) * p, -2)  # sum over k
+        return (movedim(gi, -1, self.dim),)
 
     def jvp(self, inputs, out, t):
-        # d out_k = sum_{i<=k} t_i * prod_{j<=k, j!=i} x_j
+        # d out_k = sum_{i<=k} t_i * prod_{j<=k, j!=i} x_j; out * cumsum(t / x) is the same
+        # where no x is 0, and much cheaper.
+        from tapegrad.ops.shape import movedim, unsqueeze
+
         x = inputs[0]
-        safe = (x != 0).all()
-        if bool(safe):
+        if bool((x != 0).all()):
             return out * cumsum(t / x, self.dim)
-        raise NotImplementedError("cumprod: forward-mode derivative with zeros in the input")
+        p = _cumprod_partials(x, self.dim)
+        dk = sum(p * unsqueeze(movedim(t, self.dim, -1), -2), -1)  # sum over i
+        return movedim(dk, -1, self.dim)
+
+
+def _cumprod_partials(x, d):
+    """``p[..., k, i] = d out_k / d x_i = prod_{j<=k, j!=i} x_j`` (0 for i > k), with the
+    cumprod dim ``d`` moved last. No division by x, which may be 0; n is small in practice,
+    so it is built as a masked product over an [n, n, n] block."""
+    from tapegrad.creation import tensor
+    from tapegrad.ops.elementwise import where
+    from tapegrad.ops.shape import movedim, unsqueeze
+
+    xm = movedim(x, d, -1)
+    n = xm.shape[-1]
+    tri = np.tril(np.ones((n, n), dtype=bool))  # [k, i]: i <= k (and [k, j]: j <= k)
+    xe = unsqueeze(unsqueeze(xm, -2), -2)  # [..., 1, 1, j]
+    keep = tri[:, None, :] & ~np.eye(n, dtype=bool)[None, :, :]  # [k, i, j]
+    factors = where(tensor(keep, device=x.device), xe, 1.0)
+    return prod(factors, -1) * tensor(tri, device=x.device).to(x.dtype)  # [..., k, i]
 
 
 def cumprod(input, dim, *, dtype=None):

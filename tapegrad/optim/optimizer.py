@@ -99,6 +99,10 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {_typename(params)}")
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
@@ -279,7 +283,7 @@ def _cast_state(p: Tensor, index, name, value):
             raise ValueError(f"load_state_dict: state '{name}' of parameter {index} has shape "
                              f"{tuple(t.shape)}, but the parameter has shape {tuple(p.shape)}")
         if name == "step":
-            return Tensor._make(np.array(t._data, dtype=np.float32))
+            return Tensor._make(np.array(float(t.item()), dtype=np.float32))
         if t.ndim != 0:
             t = t.to(p.device).to(p.dtype)
             return Tensor._make(backend_of(p).xp.array(t._data, copy=True), False, None, 0,
