@@ -188,3 +188,55 @@ def test_cuda_optimizer_kernel_matches_reference(name, nbuf, scalars):
     for b_d, b_ref in zip(bufs_d, bufs_ref):
         if b_ref is not None:
             np.testing.assert_allclose(backends.to_host(b_d), b_ref, rtol=1e-13, atol=1e-14)
+
+
+def _train(model, device, steps=3, seq=False):
+    tapegrad.manual_seed(0)
+    model = model.to(device)
+    opt = tapegrad.optim.Adam(model.parameters(), lr=0.01)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        if seq:
+            x = tapegrad.tensor(rng.standard_normal((3, 2, 4)), device=device)
+            out, _ = model(x)
+            loss = out.pow(2).mean()
+        else:
+            x = tapegrad.tensor(rng.standard_normal((5, 4)), device=device)
+            y = tapegrad.tensor(rng.integers(0, 3, 5), device=device)
+            loss = tapegrad.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {k: v.cpu().numpy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm"])
+def test_training_on_cuda_gives_the_cpu_weights(kind):
+    nn = tapegrad.nn
+
+    def make():
+        tapegrad.manual_seed(1)
+        if kind == "mlp":
+            return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+        return nn.LSTM(4, 5, num_layers=2).double()
+
+    cpu = _train(make(), "cpu", seq=kind == "lstm")
+    gpu = _train(make(), "cuda", seq=kind == "lstm")
+    assert cpu.keys() == gpu.keys()
+    for k in cpu:
+        np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-9, atol=1e-9)
+
+
+def test_module_to_cuda_and_back():
+    nn = tapegrad.nn
+    m = nn.Linear(3, 2).double()
+    m.cuda()
+    assert all(p.device == tapegrad.device("cuda") for p in m.parameters())
+    assert all(isinstance(p, nn.Parameter) for p in m.parameters())
+    x = tapegrad.randn(4, 3, dtype=tapegrad.float64, device="cuda")
+    m(x).sum().backward()
+    assert m.weight.grad.device == tapegrad.device("cuda")
+    m.cpu()
+    assert m.weight.device == tapegrad.device("cpu")
+    with pytest.raises(RuntimeError, match="cuda"):
+        m(x)

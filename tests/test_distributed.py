@@ -61,3 +61,13 @@ def test_collective_before_init_raises():
         pytest.skip("a process group is already initialised in this process")
     with pytest.raises(RuntimeError, match="init_process_group"):
         dist.all_reduce(tapegrad.ones(2))
+
+
+def test_ddp_digits_example_and_scaling_benchmark():
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import ddp_scaling
+
+    one, two, eff = ddp_scaling.main(["--epochs", "2"])
+    assert one["ranks"] == 1 and two["ranks"] == 2
+    assert one["accuracy"] > 0.85 and two["accuracy"] > 0.85
+    assert one["samples_per_s"] > 0 and two["samples_per_s"] > 0 and eff > 0

@@ -173,6 +173,25 @@ class ModuleList(Module):
         del self[key]
         return m
 
+    def __repr__(self) -> str:
+        # Runs of identical children print once, "(0-2): 3 x Linear(...)", as PyTorch does.
+        from tapegrad.nn.module import _addindent
+
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs = []  # [first index, last index, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for a, b, r in runs:
+            head = f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}"
+            lines.append(_addindent(head, 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList is a container, it has no forward; iterate over "
                                   "it and call its modules")

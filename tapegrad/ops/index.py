@@ -45,6 +45,7 @@ def normalize_index(idx):
 
 
 def _index_error(shape, idx, err):
+    err = str(err).replace("for axis", "for dimension")  # PyTorch's word for NumPy's axis
     raise IndexError(f"index: {err} (indexing a tensor of shape {tuple(shape)})") from None
 
 
@@ -262,8 +263,8 @@ def index_select(input, dim, index):
     n = input.shape[d] if input.ndim else 1
     if ia.size and (ia.max() >= n or ia.min() < 0):  # PyTorch: no negative wrap
         bad = int(ia.max()) if ia.max() >= n else int(ia.min())
-        raise RuntimeError(f"index_select(): index {bad} out of range for "
-                           f"dimension {d} of size {n} (input shape {tuple(input.shape)})")
+        raise IndexError(f"index_select(): index {bad} out of range for "
+                         f"dimension {d} of size {n} (input shape {tuple(input.shape)})")
     return Index.apply(input, idx=(slice(None),) * d + (ia,), basic=False)
 
 
