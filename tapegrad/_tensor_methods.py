@@ -12,6 +12,7 @@ from tapegrad.ops import linalg as L
 from tapegrad.ops import reduce as R
 from tapegrad.ops import shape as S
 from tapegrad.ops import unary as U
+from tapegrad._tensor_inplace import InplaceMethods
 from tapegrad.ops._util import check_number_or_tensor
 
 
@@ -20,7 +21,7 @@ def _other(op, x):
     return x
 
 
-class TensorMethods:
+class TensorMethods(InplaceMethods):
     __slots__ = ()
 
     # ---- operators ---------------------------------------------------------------------
@@ -130,104 +131,6 @@ class TensorMethods:
     def __setitem__(self, idx, value):
         P.setitem(self, idx, value)
 
-    # ---- in-place operators ------------------------------------------------------------
-    def __iadd__(self, other):
-        return P.inplace(self, E.add, "add_", other)
-
-    def __isub__(self, other):
-        return P.inplace(self, E.sub, "sub_", other)
-
-    def __imul__(self, other):
-        return P.inplace(self, E.mul, "mul_", other)
-
-    def __itruediv__(self, other):
-        return P.inplace(self, E.div, "div_", other)
-
-    def __ipow__(self, other):
-        return P.inplace(self, E.pow, "pow_", other)
-
-    def add_(self, other, *, alpha=1):
-        return P.inplace(self, E.add, "add_", other, alpha=alpha)
-
-    def sub_(self, other, *, alpha=1):
-        return P.inplace(self, E.sub, "sub_", other, alpha=alpha)
-
-    def mul_(self, other):
-        return P.inplace(self, E.mul, "mul_", other)
-
-    def div_(self, other, *, rounding_mode=None):
-        return P.inplace(self, E.div, "div_", other, rounding_mode=rounding_mode)
-
-    def pow_(self, exponent):
-        return P.inplace(self, E.pow, "pow_", exponent)
-
-    def clamp_(self, min=None, max=None):
-        return P.inplace(self, E.clamp, "clamp_", min, max)
-
-    clip_ = clamp_
-
-    def neg_(self):
-        return P.inplace(self, U.neg, "neg_")
-
-    def exp_(self):
-        return P.inplace(self, U.exp, "exp_")
-
-    def sqrt_(self):
-        return P.inplace(self, U.sqrt, "sqrt_")
-
-    def tanh_(self):
-        return P.inplace(self, U.tanh, "tanh_")
-
-    def sigmoid_(self):
-        return P.inplace(self, U.sigmoid, "sigmoid_")
-
-    def relu_(self):
-        return P.inplace(self, U.relu, "relu_")
-
-    def abs_(self):
-        return P.inplace(self, U.abs, "abs_")
-
-    def masked_fill_(self, mask, value):
-        return P.inplace(self, I.masked_fill, "masked_fill_", mask, value)
-
-    def addcmul_(self, tensor1, tensor2, *, value=1):
-        return P.inplace(self, lambda x: x + value * tensor1 * tensor2, "addcmul_")
-
-    def addcdiv_(self, tensor1, tensor2, *, value=1):
-        return P.inplace(self, lambda x: x + value * tensor1 / tensor2, "addcdiv_")
-
-    def lerp_(self, end, weight):
-        return P.inplace(self, lambda x: x + weight * (end - x), "lerp_")
-
-    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
-        return P.inplace(self, I.scatter, "scatter_", dim, index, src, value=value,
-                         reduce=reduce)
-
-    def scatter_add_(self, dim, index, src):
-        return P.inplace(self, I.scatter_add, "scatter_add_", dim, index, src)
-
-    def index_add_(self, dim, index, source, *, alpha=1):
-        return P.inplace(self, I.index_add, "index_add_", dim, index, source, alpha=alpha)
-
-    def zero_(self):
-        return P.zero_(self)
-
-    def fill_(self, value):
-        return P.fill_(self, value)
-
-    def copy_(self, src, non_blocking=False):
-        return P.copy_(self, src, non_blocking)
-
-    def uniform_(self, a=0.0, b=1.0, *, generator=None):
-        from tapegrad.nn.init import uniform_
-
-        return uniform_(self, a, b, generator=generator)
-
-    def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        from tapegrad.nn.init import normal_
-
-        return normal_(self, mean, std, generator=generator)
-
     # ---- arithmetic methods ------------------------------------------------------------
     def add(self, other, *, alpha=1):
         return E.add(self, other, alpha=alpha)
@@ -270,6 +173,18 @@ class TensorMethods:
         return E.clamp(self, min, max)
 
     clip = clamp
+
+    def clamp_min(self, min):
+        return E.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return E.clamp(self, None, max)
+
+    def float_power(self, exponent):
+        return E.float_power(self, exponent)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return L.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
     def where(self, condition, other):
         return E.where(condition, self, other)
@@ -319,6 +234,8 @@ class TensorMethods:
 
     def ge(self, other):
         return E.ge(self, other)
+
+    greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
     def equal(self, other) -> bool:
         return tuple(self.shape) == tuple(other.shape) and bool(E.eq(self, other).all())

@@ -34,7 +34,7 @@ class F:
 
 
 @dataclass(frozen=True)
-class I:
+class I:  # noqa: E742 - short spec names keep the table rows on one line
     """An int64 input of ``shape`` with values in ``[lo, hi)`` (indices, class labels)."""
 
     shape: tuple
@@ -128,6 +128,13 @@ case("where_scalar", lambda m, c, a: m.where(c, a, 0.0), B((3, 4)), F((3, 4)))
 case("clamp", lambda m, a: m.clamp(a, -0.5, 0.5), F((4, 5)))
 case("clamp_min", lambda m, a: a.clamp(min=0.1), F((4, 5)))
 case("clamp_tensor", lambda m, a, lo: m.clamp(a, min=lo), F((4, 5)), F((5,)))
+case("clamp_min_fn", lambda m, a: m.clamp_min(a, 0.2), F((4, 5)))
+case("clamp_max_method", lambda m, a: a.clamp_max(-0.1), F((4, 5)))
+case("clip_both", lambda m, a: m.clip(a, -0.3, 0.4), F((3, 4)))
+case("max_binary", lambda m, a, b: m.max(a, b), F((3, 4)), F((4,)))
+case("min_binary", lambda m, a, b: m.min(a, b), F((3, 4)), F((3, 4)))
+case("div_by_int_scalar", lambda m, a: a / 3, F((2, 3)))
+case("rsub_fn", lambda m, a, b: m.rsub(a, b, alpha=2.0), F((3,)), F((3,)))
 
 # ---- unary ---------------------------------------------------------------------------------
 for nm, lo, hi in [("neg", -1, 1), ("exp", -1, 1), ("log", 0.2, 2), ("log2", 0.2, 2),
@@ -154,6 +161,8 @@ case("max_all", lambda m, a: a.max(), F((3, 4), distinct=True))
 case("max_dim", lambda m, a: a.max(1)[0], F((3, 4), distinct=True))
 case("max_dim_keep", lambda m, a: a.max(0, keepdim=True).values, F((3, 4), distinct=True))
 case("min_dim", lambda m, a: a.min(-1)[0], F((3, 4), distinct=True))
+case("min_all", lambda m, a: m.min(a), F((3, 4), distinct=True))
+case("max_dim_named", lambda m, a: m.max(a, dim=0).values, F((3, 4), distinct=True))
 case("amax", lambda m, a: m.amax(a, (0, 1)), F((3, 4, 2), distinct=True))
 case("amin", lambda m, a: m.amin(a, 1, keepdim=True), F((3, 4), distinct=True))
 case("var", lambda m, a: a.var(), F((3, 4)))
@@ -308,11 +317,15 @@ case("nn_fold", lambda m, x: m.nn.functional.fold(x, (4, 5), (2, 3), padding=1, 
      F((1, 12, 15)))
 case("nn_embedding", lambda m, w, i: m.nn.functional.embedding(i, w), F((5, 3)), I((2, 4), 5))
 # padding_idx and scale_grad_by_freq change the gradient on purpose (not the derivative):
+_EMB_WHY = ("padding_idx / scale_grad_by_freq alter the reverse-mode gradient on purpose "
+            "(PyTorch's convention), so it is not the Jacobian that finite differences and "
+            "forward mode measure")
 case("nn_embedding_padding_idx", lambda m, w, i: m.nn.functional.embedding(i, w, padding_idx=1),
-     F((5, 3)), I((2, 4), 5), gradcheck=False, jvp=False)
+     F((5, 3)), I((2, 4), 5), gradcheck=False, jvp=False, why=_EMB_WHY)
 case("nn_embedding_freq", lambda m, w: m.nn.functional.embedding(
     m.tensor([[0, 2, 2], [4, 2, 0]]), w, scale_grad_by_freq=True), F((5, 3)), gradcheck=False,
-     jvp=False, gradgrad=False)  # PyTorch's double backward ignores the frequency scaling
+     jvp=False, gradgrad=False,  # PyTorch's double backward ignores the frequency scaling
+     why=_EMB_WHY + "; PyTorch's double backward ignores the frequency scaling")
 case("nn_layer_norm", lambda m, x, w, b: m.nn.functional.layer_norm(x, (3, 4), w, b),
      F((2, 3, 4)), F((3, 4)), F((3, 4)))
 case("nn_batch_norm_train", lambda m, x, w, b: m.nn.functional.batch_norm(

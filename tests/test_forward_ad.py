@@ -176,6 +176,16 @@ def test_forward_over_reverse_is_hessian_vector_product():
     np.testing.assert_allclose(hv, h @ v.numpy(), rtol=1e-12)
 
 
+def test_grad_without_create_graph_keeps_tangents_like_pytorch():
+    x = _t([1.0, 2.0]).requires_grad_()
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, _t([1.0, 1.0]))
+        (g,) = grad((d ** 3).sum(), d)
+        assert not g.requires_grad
+        np.testing.assert_array_equal(fwAD.unpack_dual(g).tangent.numpy(), [6.0, 12.0])
+    assert fwAD.unpack_dual(g).tangent is None
+
+
 def test_reverse_over_forward_differentiates_the_tangent():
     x = _t([0.3, 0.8]).requires_grad_()
     with fwAD.dual_level():

@@ -34,6 +34,12 @@ def _np(t):
     return None if t is None else t.detach().cpu().numpy(force=True)
 
 
+def test_every_exclusion_has_a_written_reason():
+    for c in CASES:
+        if not (c.gradcheck and c.gradgrad and c.jvp):
+            assert c.why.strip(), f"{c.name}: a check is switched off without a reason (why=)"
+
+
 @pytest.mark.parametrize("case", GG, ids=[c.id for c in GG])
 def test_gradgradcheck(case):
     xs = make_inputs(case, tapegrad)

@@ -58,6 +58,16 @@ INPLACE_CASES = {
     "copy_": lambda lib, m, v: _inplace_then(m, m.copy_(v * 2)),
     "copy_broadcast": lambda lib, m, v: _inplace_then(m, m.copy_(v[0])),
     "add_broadcast": lambda lib, m, v: _inplace_then(m, m.add_(v[1])),
+    "log_": lambda lib, m, v: _inplace_then(m, m.log_()),
+    "sin_": lambda lib, m, v: _inplace_then(m, m.sin_()),
+    "neg_then_add": lambda lib, m, v: _inplace_then(m, m.neg_().add_(v)),
+    "rsqrt_": lambda lib, m, v: _inplace_then(m, m.rsqrt_()),
+    "clamp_min_": lambda lib, m, v: _inplace_then(m, m.clamp_min_(1.3)),
+    "clamp_max_": lambda lib, m, v: _inplace_then(m, m.clamp_max_(1.3)),
+    "fmod_": lambda lib, m, v: _inplace_then(m, m.fmod_(0.7)),
+    "pow_": lambda lib, m, v: _inplace_then(m, m.pow_(v)),
+    "masked_fill_": lambda lib, m, v: _inplace_then(m, m.masked_fill_(v > 0, 0.5)),
+    "sub_tensor_alpha": lambda lib, m, v: _inplace_then(m, m.sub_(v, alpha=0.5)),
 }
 
 
@@ -293,3 +303,12 @@ def test_inplace_on_plain_tensor_with_grad_argument_matches_torch():
         return z
 
     _compare(fn)
+
+
+def test_modifying_a_saved_output_in_place_raises_like_torch():
+    for lib in (tapegrad, torch):
+        x = lib.tensor(X0, requires_grad=True)
+        m = x * 1.5
+        m.exp_().mul_(2.0)  # exp_ saved its output, which mul_ then overwrites
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            (m * m).sum().backward()

@@ -10,6 +10,7 @@ tensors right after its vjp unless ``retain_graph`` is set.
 from __future__ import annotations
 
 import sys
+import threading
 
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
@@ -122,7 +123,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                    "graph. Set allow_unused=True if this is the desired "
                                    "behavior.")
         elif not create_graph:
+            fw = g._fw
             g = g.detach()
+            if fw:  # forward AD: a gradient keeps its tangents, as in PyTorch (H v for hvp)
+                from tapegrad.autograd.forward_ad import copy_tangents
+
+                copy_tangents(fw, g)
         res.append(g)
     return tuple(res)
 
@@ -310,6 +316,12 @@ def _run_pre_hooks(n, grads):
     return grads
 
 
+# Backward passes in several threads may meet at one leaf (shared weights): NumPy releases
+# the GIL inside a large `+=`, so unguarded accumulation loses updates (PyTorch holds a mutex
+# in AccumulateGrad for the same reason).
+_ACC_LOCK = threading.Lock()
+
+
 def _accumulate(var, g, create_graph):
     """Add ``g`` into ``var.grad`` (PyTorch's AccumulateGrad, leaf hooks first)."""
     if g is None:
@@ -324,19 +336,20 @@ def _accumulate(var, g, create_graph):
                            f"for a leaf of shape {tuple(var.shape)}")
     if g._dtype is not var._dtype:
         g = g.to(var._dtype)
-    old = var.grad
-    if old is None:
-        if create_graph:
-            var.grad = g
-        elif _exclusive(g):
-            var.grad = g.detach()
+    with _ACC_LOCK:
+        old = var.grad
+        if old is None:
+            if create_graph:
+                var.grad = g
+            elif _exclusive(g):
+                var.grad = g.detach()
+            else:
+                var.grad = g.detach().clone()
+        elif create_graph or old.requires_grad:
+            var.grad = old + g
         else:
-            var.grad = g.detach().clone()
-    elif create_graph or old.requires_grad:
-        var.grad = old + g
-    else:
-        old._data += g._data
-        old._vc[0] += 1
+            old._data += g._data
+            old._vc[0] += 1
     post = getattr(var, "_post_acc_hooks", None)
     if post:
         for hook in tuple(post.values()):

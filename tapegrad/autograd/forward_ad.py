@@ -212,6 +212,13 @@ def _attach(out, level, tangent):
     _S.tracked[level].append(weakref.ref(out))
 
 
+def copy_tangents(fw, dst) -> None:
+    """Give tensor ``dst`` the tangents in ``fw`` (a ``Tensor._fw`` dict), dropped at exit."""
+    for level, t in fw.items():
+        if level < _S.levels:
+            _attach(dst, level, t)
+
+
 def _link_saved(ctx, outs):
     # A node keeps its own output as a SavedOutput (no reference to the tensor), and rebuilds
     # it for the vjp; the rebuilt tensor must carry the same tangents, or the backward pass of

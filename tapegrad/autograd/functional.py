@@ -435,9 +435,8 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
                                         "hvp")
             _strict_outputs(outs, strict, "hvp")
             _single_scalar(outs, out_tuple, "hvp")
-            # create_graph=True keeps the tangents on the gradients (a plain grad detaches);
-            # the tape it records is what create_graph asks for anyway.
-            jac = _grads(outs, duals, create_graph=True)
+            # the gradients of dual tensors carry tangents: H v (forward over reverse)
+            jac = _grads(outs, duals, create_graph=create_graph)
             _check_jac(jac, strict, "hvp")
             res = [None if g is None else fwAD.unpack_dual(g).tangent for g in jac]
             prims = tuple(fwAD.unpack_dual(o).primal for o in outs)

@@ -6,6 +6,7 @@ the numba and CUDA versions (same names, same signatures) must reproduce.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 
@@ -17,6 +18,13 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
+
+
+def _xp(a):
+    """The array module of ``a`` (NumPy, or CuPy when the CUDA backend reuses these)."""
+    if isinstance(a, np.ndarray):
+        return np
+    return importlib.import_module(type(a).__module__.split(".")[0])
 
 
 def softmax(x, dim):
@@ -52,7 +60,7 @@ def gelu_backward(g, x, approximate):
 def softplus(x, beta, threshold):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
     bx = x * beta
-    soft = np.logaddexp(np.zeros((), dtype=x.dtype), bx) / beta
+    soft = np.logaddexp(0.0, bx) / beta
     return np.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
 
 
@@ -76,7 +84,7 @@ def im2col(x, kernel_size, stride, dilation):
     sp = x.shape[2:]
     out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
                                                                dilation))
-    cols = np.empty((n, c) + tuple(kernel_size) + out, dtype=x.dtype)
+    cols = np.empty_like(x, shape=(n, c) + tuple(kernel_size) + out)
     for offs in itertools.product(*(range(k) for k in kernel_size)):
         sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
                    for o, d, st, m in zip(offs, dilation, stride, out))
@@ -91,7 +99,7 @@ def col2im(cols, shape, kernel_size, stride, dilation):
     out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
                                                                dilation))
     cols = cols.reshape((n, c) + tuple(kernel_size) + out)
-    x = np.zeros(shape, dtype=cols.dtype)
+    x = np.zeros_like(cols, shape=shape)
     for offs in itertools.product(*(range(k) for k in kernel_size)):
         sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
                    for o, d, st, m in zip(offs, dilation, stride, out))
@@ -113,20 +121,21 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
     # Pad enough on the far side that every window slice is complete.
     need_h = (oh - 1) * sh + dh * (kh - 1) + 1
     need_w = (ow - 1) * sw + dw * (kw - 1) + 1
-    xp = np.full((n, c, max(need_h, h + ph), max(need_w, w + pw)), -np.inf, dtype=x.dtype)
-    xp[:, :, ph:ph + h, pw:pw + w] = x
-    best = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
-    idx = np.full((n, c, oh, ow), -1, dtype=np.int64)
-    rows0 = np.arange(oh) * sh - ph
-    cols0 = np.arange(ow) * sw - pw
+    xm = _xp(x)
+    padded = np.full_like(x, -np.inf, shape=(n, c, max(need_h, h + ph), max(need_w, w + pw)))
+    padded[:, :, ph:ph + h, pw:pw + w] = x
+    best = np.full_like(x, -np.inf, shape=(n, c, oh, ow))
+    idx = np.full_like(x, -1, dtype=np.int64, shape=(n, c, oh, ow))
+    rows0 = xm.arange(oh) * sh - ph
+    cols0 = xm.arange(ow) * sw - pw
     for i in range(kh):
         rows = rows0 + i * dh
         vr = (rows >= 0) & (rows < h)
         for j in range(kw):
             cols = cols0 + j * dw
             valid = vr[:, None] & ((cols >= 0) & (cols < w))[None, :]
-            v = xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                   j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            v = padded[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                       j * dw:j * dw + sw * (ow - 1) + 1:sw]
             take = valid & ((v > best) | np.isnan(v) | (idx < 0))
             best = np.where(take, v, best)
             idx = np.where(take, rows[:, None] * w + cols[None, :], idx)
@@ -136,7 +145,7 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
 def max_pool2d_backward(g, idx, shape):
     """Scatter-add ``g`` (N, C, oh, ow) into zeros of ``shape`` (N, C, H, W) at ``idx``."""
     n, c, h, w = shape
-    planes = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)
+    planes = _xp(g).arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)
     flat = (planes + idx).ravel()
     r = np.bincount(flat, weights=g.ravel().astype(np.float64), minlength=n * c * h * w)
     return r.reshape(shape).astype(g.dtype, copy=False)

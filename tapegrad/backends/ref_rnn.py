@@ -59,11 +59,10 @@ def rnn_relu_seq(xw, h0, w_hh, reverse):
     ys = np.empty_like(xw)
     w_t = w_hh.T
     h = h0
-    zero = np.zeros((), dtype=xw.dtype)
     for t in _steps(xw.shape[0], reverse):
         a = h @ w_t
         a += xw[t]
-        h = np.maximum(a, zero, out=ys[t])
+        h = np.maximum(a, 0.0, out=ys[t])
     return ys
 
 

@@ -185,7 +185,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.sum() / w.sum()
+    with np.errstate(invalid="ignore"):  # every target ignored: 0 / 0 = nan, as PyTorch
+        return loss.sum() / w.sum()
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -254,8 +255,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise RuntimeError(f"binary_cross_entropy: all elements of input should be between 0 "
                            f"and 1 (input shape {tuple(input.shape)}, found "
                            f"{float(x[(x < 0) | (x > 1) | np.isnan(x)].flat[0])})")
-    lx = clamp(U.log(input), min=-100.0)
-    l1x = clamp(U.log(1.0 - input), min=-100.0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is expected; the clamp handles it
+        lx = clamp(U.log(input), min=-100.0)
+        l1x = clamp(U.log(1.0 - input), min=-100.0)
     loss = -(target * lx + (1.0 - target) * l1x)
     if weight is not None:
         loss = loss * weight
@@ -297,6 +299,10 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
         pos = target > 0
         safe_log = U.log(where(pos, target, 1.0))
         loss = where(pos, target * safe_log, 0.0) - target * input
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction: 'mean' divides the total loss by both the batch size "
+                      "and the support size. 'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.", stacklevel=2)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction, "kl_div")

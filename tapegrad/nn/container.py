@@ -252,6 +252,13 @@ class ModuleDict(Module):
         raise NotImplementedError("ModuleDict is a container, it has no forward")
 
 
+def _param_line(p, type_name: str) -> str:
+    """PyTorch's one-line summary of a parameter inside ParameterList/Dict reprs."""
+    dev = f" ({p.device})" if p.device.type != "cpu" else ""
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"{kind} containing: [{type_name} of size {'x'.join(map(str, p.shape))}{dev}]"
+
+
 def _as_param(value):
     from tapegrad.tensor import Tensor
 
@@ -299,8 +306,7 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({i}): Parameter containing: [{p.type()} of size "
-                         f"{'x'.join(map(str, p.shape))}]" for i, p in enumerate(self))
+        return "\n".join(f"  ({i}): {_param_line(p, repr(p.dtype))}" for i, p in enumerate(self))
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterList is a container, it has no forward")
@@ -345,6 +351,9 @@ class ParameterDict(Module):
         items = parameters.items() if hasattr(parameters, "items") else parameters
         for k, v in items:
             self[k] = v
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({k}): {_param_line(p, p.type())}" for k, p in self.items())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterDict is a container, it has no forward")

@@ -44,11 +44,15 @@ __all__ = [
 ]
 
 
-def _inplace(input, r, op):
+def _inplace(input, fn, op, saves_input=True):
+    """``fn(input)`` written back into ``input``. When the graph of ``fn`` would save the
+    input itself, it runs on a copy so that overwriting ``input`` leaves backward intact."""
+    from tapegrad.autograd.grad_mode import is_grad_enabled
     from tapegrad.ops.inplace import check_inplace, commit
 
     check_inplace(input, op)
-    return commit(input, r, op)
+    src = input.clone() if saves_input and input.requires_grad and is_grad_enabled() else input
+    return commit(input, fn(src), op)
 
 
 # ---- activations ---------------------------------------------------------------------------
@@ -58,8 +62,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     >>> F.relu(tapegrad.tensor([-1.0, 2.0])).tolist()
     [0.0, 2.0]
     """
-    r = U.relu(input)
-    return _inplace(input, r, "relu_") if inplace else r
+    return _inplace(input, U.relu, "relu_", saves_input=False) if inplace else U.relu(input)
 
 
 def relu_(input: Tensor) -> Tensor:
@@ -68,8 +71,8 @@ def relu_(input: Tensor) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
-    r = nn_ops.leaky_relu(input, negative_slope)
-    return _inplace(input, r, "leaky_relu_") if inplace else r
+    f = lambda x: nn_ops.leaky_relu(x, negative_slope)
+    return _inplace(input, f, "leaky_relu_") if inplace else f(input)
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -158,13 +161,13 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, else alpha * (exp(x) - 1)."""
     # expm1 of min(x, 0): the branch not taken must stay finite or its zero gradient
     # would turn into 0 * inf = nan.
-    r = where(input > 0, input, alpha * U.expm1(clamp(input, max=0.0)))
-    return _inplace(input, r, "elu_") if inplace else r
+    f = lambda x: where(x > 0, x, alpha * U.expm1(clamp(x, max=0.0)))
+    return _inplace(input, f, "elu_") if inplace else f(input)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    r = where(input > 0, input, alpha * U.expm1(clamp(input, max=0.0) / alpha))
-    return _inplace(input, r, "celu_") if inplace else r
+    f = lambda x: where(x > 0, x, alpha * U.expm1(clamp(x, max=0.0) / alpha))
+    return _inplace(input, f, "celu_") if inplace else f(input)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -172,20 +175,20 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    r = _SELU_SCALE * elu(input, _SELU_ALPHA)
-    return _inplace(input, r, "selu_") if inplace else r
+    f = lambda x: _SELU_SCALE * elu(x, _SELU_ALPHA)
+    return _inplace(input, f, "selu_") if inplace else f(input)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
-    r = input * U.sigmoid(input)
-    return _inplace(input, r, "silu_") if inplace else r
+    f = lambda x: x * U.sigmoid(x)
+    return _inplace(input, f, "silu_") if inplace else f(input)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x))."""
-    r = input * U.tanh(nn_ops.softplus(input))
-    return _inplace(input, r, "mish_") if inplace else r
+    f = lambda x: x * U.tanh(nn_ops.softplus(x))
+    return _inplace(input, f, "mish_") if inplace else f(input)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
@@ -194,8 +197,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
                          f"({max_val})")
-    r = where(input <= min_val, min_val, where(input >= max_val, max_val, input))
-    return _inplace(input, r, "hardtanh_") if inplace else r
+    f = lambda x: where(x <= min_val, min_val, where(x >= max_val, max_val, x))
+    return _inplace(input, f, "hardtanh_") if inplace else f(input)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -203,13 +206,13 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    r = hardtanh(input + 3.0, 0.0, 6.0) / 6.0
-    return _inplace(input, r, "hardsigmoid_") if inplace else r
+    f = lambda x: hardtanh(x + 3.0, 0.0, 6.0) / 6.0
+    return _inplace(input, f, "hardsigmoid_") if inplace else f(input)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    r = input * hardtanh(input + 3.0, 0.0, 6.0) / 6.0
-    return _inplace(input, r, "hardswish_") if inplace else r
+    f = lambda x: x * hardtanh(x + 3.0, 0.0, 6.0) / 6.0
+    return _inplace(input, f, "hardswish_") if inplace else f(input)
 
 
 def tanhshrink(input: Tensor) -> Tensor:
@@ -218,8 +221,8 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else value."""
-    r = where(input > threshold, input, value)
-    return _inplace(input, r, "threshold_") if inplace else r
+    f = lambda x: where(x > threshold, x, value)
+    return _inplace(input, f, "threshold_") if inplace else f(input)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -248,12 +251,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     tapegrad.Size([2, 4])
     """
     if input.shape[-1:] != weight.shape[-1:]:
-        raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied (input "
-                           f"{tuple(input.shape)} and weight.T "
-                           f"{tuple(weight.shape[::-1])}: {input.shape[-1]} != "
-                           f"{weight.shape[-1]})")
+        raise RuntimeError(f"linear: input of shape {tuple(input.shape)} and weight of shape "
+                           f"{tuple(weight.shape)} cannot be multiplied (the input's last dim "
+                           f"{_last(input)} != in_features {_last(weight)})")
     y = matmul(input, weight.t() if weight.ndim == 2 else weight)
     return y if bias is None else y + bias
+
+
+def _last(t):
+    return t.shape[-1] if t.ndim else None
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None):
@@ -298,8 +304,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     _check_p(p)
     if not training or p == 0.0:
         return input
-    r = input * _keep_mask(tuple(input.shape), p, input)
-    return _inplace(input, r, "dropout_") if inplace else r
+    mask = _keep_mask(tuple(input.shape), p, input)
+    return _inplace(input, lambda x: x * mask, "dropout_") if inplace else input * mask
 
 
 def _channel_dropout(input, p, training, inplace, lead, op):
@@ -307,8 +313,8 @@ def _channel_dropout(input, p, training, inplace, lead, op):
     if not training or p == 0.0:
         return input
     shape = tuple(input.shape[:lead]) + (1,) * (input.ndim - lead)
-    r = input * _keep_mask(shape, p, input)
-    return _inplace(input, r, op) if inplace else r
+    mask = _keep_mask(shape, p, input)
+    return _inplace(input, lambda x: x * mask, op) if inplace else input * mask
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
@@ -483,10 +489,14 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     return y
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """x / max(||x||_p, eps) along ``dim``."""
-    n = input.norm(p, dim, keepdim=True)
-    return input / clamp(n, min=eps)
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out: Tensor | None = None) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim`` (written into ``out`` when given, untracked)."""
+    r = input / clamp(input.norm(p, dim, keepdim=True), min=eps)
+    if out is None:
+        return r
+    with no_grad():
+        return out.copy_(r)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:

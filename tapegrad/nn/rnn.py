@@ -261,12 +261,6 @@ class RNN(RNNBase):
                          dropout, bidirectional, 0, device, dtype)
         self.nonlinearity = nonlinearity
 
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        if self.nonlinearity != "tanh":
-            s += f", nonlinearity={self.nonlinearity}"
-        return s
-
     def forward(self, input, hx=None):
         x, (h0,), batched = self._prepare(input, [hx], "hx")
         out, h_n, _ = self._run(x, h0)

@@ -16,7 +16,8 @@ __all__ = ["add", "sub", "mul", "div", "true_divide", "pow", "maximum", "minimum
            "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
            "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
            "isnan", "isinf", "isfinite", "float_power", "greater", "less", "greater_equal",
-           "less_equal", "not_equal", "multiply", "divide", "subtract"]
+           "less_equal", "not_equal", "multiply", "divide", "subtract", "clamp_min",
+           "clamp_max"]
 
 
 # ---- un-broadcasting ------------------------------------------------------------------------
@@ -694,3 +695,17 @@ def clamp(input, min=None, max=None):
 
 
 clip = clamp
+
+
+def clamp_min(input, min):
+    """``clamp(input, min=min)``.
+
+    >>> clamp_min(tapegrad.tensor([-1.0, 2.0]), 0.0)
+    tensor([0., 2.])
+    """
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    """``clamp(input, max=max)``."""
+    return clamp(input, max=max)

@@ -378,13 +378,13 @@ class EmbeddingLookup(Node):
         return be.xp.take(weight, indices, axis=0)
 
     def vjp(self, g):
+        from tapegrad.backends import to_host
         from tapegrad.creation import tensor
         from tapegrad.ops.index import index_add_into
 
-        idx = self.indices
         dim = g.shape[-1]
         g = g.reshape(-1, dim)
-        flat = np.asarray(idx).reshape(-1)
+        flat = to_host(self.indices).reshape(-1)
         keep = None
         if self.padding_idx is not None:
             keep = flat != self.padding_idx
