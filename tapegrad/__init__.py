@@ -50,3 +50,4 @@ def result_type(tensor1, tensor2) -> dtype:
 from tapegrad.serialization import load, save  # noqa: E402
 from tapegrad import utils  # noqa: E402,F401
 from tapegrad import nn  # noqa: E402,F401
+from tapegrad import viz  # noqa: E402,F401

@@ -107,12 +107,12 @@ def _known_shapes(nodes, roots):
         if isinstance(d.get("in_shape"), tuple) and n.next and n.next[0] is not None:
             put(n.next[0], d["in_shape"], None)
     # Elementwise unary ops keep shape and dtype: carry what is known across them.
-    from tapegrad.ops.unary import _Unary
+    from tapegrad.ops.unary import Neg, _Unary
 
     for _ in range(len(nodes)):
         changed = False
         for n in nodes:
-            if not isinstance(n, _Unary) or not n.next or n.next[0] is None:
+            if not isinstance(n, (_Unary, Neg)) or not n.next or n.next[0] is None:
                 continue
             a, b = known.get(n.next[0], [None, None]), known.get((n, 0), [None, None])
             for src, dst in ((a, (n, 0)), (b, n.next[0])):
@@ -200,27 +200,26 @@ def build(tensor, params: dict | None = None) -> list[Vertex]:
 
 
 def _topo(nodes):
-    """Producers before consumers (Kahn's algorithm on the walked nodes)."""
-    consumers = {n: 0 for n in nodes}
-    for n in nodes:
-        for e in getattr(n, "next", ()) or ():
-            if e is not None:
-                consumers[e[0]] += 1
-    # Walk from the roots down, then reverse: a node is emitted after all its consumers.
-    ready = [n for n in nodes if consumers[n] == 0]
-    ready.reverse()
-    order = []
-    while ready:
-        n = ready.pop()
-        order.append(n)
-        for e in reversed(getattr(n, "next", ()) or ()):
-            if e is None:
+    """Producers before consumers, close to the order the forward pass ran: a depth-first
+    post-order from the roots that visits each node's inputs first to last."""
+    members = set(nodes)
+    has_consumer = {e[0] for n in nodes for e in (getattr(n, "next", ()) or ()) if e}
+    roots = [n for n in nodes if n not in has_consumer]
+    order, done = [], set()
+    for r in roots:
+        stack = [(r, False)]
+        while stack:
+            n, expanded = stack.pop()
+            if n in done:
                 continue
-            c = e[0]
-            consumers[c] -= 1
-            if consumers[c] == 0:
-                ready.append(c)
-    order.reverse()
+            if expanded:
+                done.add(n)
+                order.append(n)
+                continue
+            stack.append((n, True))
+            for e in reversed(getattr(n, "next", ()) or ()):
+                if e is not None and e[0] in members and e[0] not in done:
+                    stack.append((e[0], False))
     return order
 
 
@@ -256,7 +255,7 @@ def to_dot(tensor, params: dict | None = None) -> str:
         for inp in v.inputs:
             if inp is not None:
                 multi.setdefault(inp[0], set()).add(inp[1])
-        for k, inp in enumerate(v.inputs):
+        for inp in v.inputs:
             if inp is None:
                 continue
             src, nr = inp

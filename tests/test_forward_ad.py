@@ -211,6 +211,11 @@ def test_inplace_op_keeps_tangent():
         y.mul_(3.0)
         y += 1.0
         np.testing.assert_array_equal(fwAD.unpack_dual(y).tangent.numpy(), [3.0, 3.0])
+        z = tapegrad.zeros(4, dtype=tapegrad.float64)
+        z[1:3] = fwAD.make_dual(x, _t([10.0, 20.0]))
+        np.testing.assert_array_equal(fwAD.unpack_dual(z).tangent.numpy(), [0, 10.0, 20.0, 0])
+        z.fill_(1.0)  # overwritten: the tangent is zero now
+        np.testing.assert_array_equal(fwAD.unpack_dual(z).tangent.numpy(), [0, 0, 0, 0])
 
 
 def test_tangent_broadcasts_to_output_shape():
@@ -240,6 +245,24 @@ class _Square(Function):
         return 2 * x * tx * ctx.scale
 
 
+class _Cube(Function):
+    """PyTorch's pattern: save_for_forward in forward, saved_tensors inside jvp."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_forward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        raise AssertionError("not used")
+
+    @staticmethod
+    def jvp(ctx, tx):
+        (x,) = ctx.saved_tensors
+        return 3 * x * x * tx
+
+
 class _NoJvp(Function):
     @staticmethod
     def forward(ctx, x):
@@ -255,6 +278,8 @@ def test_custom_function_jvp_and_missing_jvp_error():
     with fwAD.dual_level():
         y = _Square.apply(fwAD.make_dual(x, _t([1.0, 1.0])), 0.5)
         np.testing.assert_array_equal(fwAD.unpack_dual(y).tangent.numpy(), [1.0, 3.0])
+        y = _Cube.apply(fwAD.make_dual(x, _t([1.0, 2.0])))
+        np.testing.assert_array_equal(fwAD.unpack_dual(y).tangent.numpy(), [3.0, 54.0])
         with pytest.raises(RuntimeError, match="_NoJvp.*no jvp"):
             _NoJvp.apply(fwAD.make_dual(x, x))
         # without a tangent on the inputs the custom Function runs as usual

@@ -312,3 +312,32 @@ def test_modifying_a_saved_output_in_place_raises_like_torch():
         m.exp_().mul_(2.0)  # exp_ saved its output, which mul_ then overwrites
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             (m * m).sum().backward()
+
+
+def test_double_backward_through_inplace_ops_matches_torch():
+    res = []
+    for lib in (tapegrad, torch):
+        x = lib.tensor([0.5, 1.2], dtype=lib.float64, requires_grad=True)
+        m = x * 2
+        m.mul_(x)
+        m.sin_()
+        m[0] = x[0] * x[1]
+        (g,) = lib.autograd.grad(m.sum(), x, create_graph=True)
+        (h,) = lib.autograd.grad(g.sum(), x)
+        res.append((g.detach().numpy(), h.numpy()))
+    for o, r in zip(*res):
+        np.testing.assert_allclose(o, r, rtol=1e-12)
+
+
+def test_gradcheck_through_inplace_and_setitem():
+    def f(x, v):
+        m = x * 1.0
+        m.mul_(v)
+        m[1:, 0] = v[0, 1:] * 2
+        m[m.detach() > 0.3] = 0.0
+        m.clamp_(-0.8, 0.8)
+        return m
+
+    x = tapegrad.tensor(np.random.default_rng(5).uniform(-1, 1, (3, 3)), requires_grad=True)
+    v = tapegrad.tensor(np.random.default_rng(6).uniform(-1, 1, (3, 3)), requires_grad=True)
+    assert tapegrad.autograd.gradcheck(f, (x, v))

@@ -353,9 +353,15 @@ def test_scan_equals_its_step_functions(mode, reverse):
 
 
 @pytest.mark.parametrize("mode,reverse", MODES)
-def test_scan_gradcheck_and_gradgradcheck(mode, reverse):
+def test_scan_gradcheck(mode, reverse):
     fused, _, args = _scan_case(mode, reverse, np.random.default_rng(9))
     assert gradcheck(fused, args)
+
+
+@pytest.mark.parametrize("mode", ["tanh", "relu", "lstm", "gru"])
+def test_scan_gradgradcheck(mode):
+    # The vjp under create_graph differentiates the step functions: second order is exact.
+    fused, _, args = _scan_case(mode, mode == "gru", np.random.default_rng(9), n=2, b=1)
     assert gradgradcheck(fused, args)
 
 

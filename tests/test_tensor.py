@@ -323,3 +323,53 @@ def test_deepcopy_and_pickle_keep_values_not_tape():
     assert p.requires_grad and p.tolist() == [1.0, 2.0]
     with pytest.raises(RuntimeError, match="leaves"):
         copy.deepcopy(x * 2)
+
+
+# the "Operations" and "Tensors" sections of API.md, by name
+API_FUNCTIONS = """abs neg add sub mul div pow matmul mm bmm outer dot einsum exp log log1p expm1
+sqrt rsqrt sin cos tan tanh sigmoid relu sign floor ceil round clamp clip maximum minimum where erf
+eq ne lt le gt ge logical_and logical_or logical_xor logical_not isnan isinf isfinite sum mean prod
+max min amax amin argmax argmin var std norm logsumexp cumsum all any reshape flatten unflatten
+squeeze unsqueeze transpose permute t broadcast_to flip cat stack split chunk unbind narrow
+gather scatter scatter_add index_select masked_fill take_along_dim tensor as_tensor from_numpy
+zeros ones full empty eye arange linspace rand randn randint zeros_like ones_like full_like
+empty_like rand_like randn_like randint_like manual_seed float16 float32 float float64 double
+int32 int64 long bool set_default_dtype get_default_dtype device no_grad enable_grad
+set_grad_enabled is_grad_enabled inference_mode greater less greater_equal less_equal not_equal
+clamp_min clamp_max""".split()
+
+API_METHODS = """abs neg add sub mul div pow matmul mm bmm outer dot exp log log1p expm1 sqrt rsqrt
+sin cos tan tanh sigmoid relu sign floor ceil round clamp clip maximum minimum where erf eq ne lt
+le gt ge logical_and logical_or logical_xor logical_not isnan isinf isfinite sum mean prod max min
+amax amin argmax argmin var std norm logsumexp cumsum all any reshape view flatten unflatten
+squeeze unsqueeze transpose permute t expand expand_as broadcast_to repeat flip split chunk unbind
+narrow gather scatter scatter_add index_select masked_fill take_along_dim add_ sub_ mul_ div_
+clamp_ zero_ fill_ copy_ size dim numel item tolist numpy detach clone requires_grad_ retain_grad
+register_hook backward to cpu cuda float double long int bool type_as contiguous __array__
+__dlpack__ __iadd__ __isub__ __imul__ __itruediv__ __floordiv__ __mod__ __pow__ __matmul__
+__neg__ greater less greater_equal less_equal not_equal clamp_min clamp_max addmm float_power
+log_ sin_ cos_ exp_ sqrt_ abs_ neg_ tanh_ sigmoid_ relu_ floor_ ceil_ round_ sign_ clamp_min_
+clamp_max_ fmod_ remainder_ reciprocal_ rsqrt_ log1p_ expm1_ erf_ masked_fill_ pow_""".split()
+
+
+def test_every_api_name_exists_as_in_torch():
+    missing_fn = [n for n in API_FUNCTIONS if hasattr(torch, n) and not hasattr(tapegrad, n)]
+    missing_m = [n for n in API_METHODS
+                 if hasattr(torch.Tensor, n) and not hasattr(tapegrad.Tensor, n)]
+    assert not missing_fn and not missing_m, (missing_fn, missing_m)
+    for attr in ("shape", "dtype", "device", "ndim", "requires_grad", "grad", "grad_fn",
+                 "is_leaf", "T", "data"):
+        assert hasattr(tapegrad.zeros(1), attr)
+
+
+@pytest.mark.parametrize("name", ["log_", "sin_", "cos_", "floor_", "ceil_", "round_",
+                                  "sign_", "reciprocal_", "rsqrt_", "log1p_", "expm1_",
+                                  "erf_", "exp_", "sqrt_", "tanh_", "sigmoid_", "relu_",
+                                  "abs_", "neg_"])
+def test_unary_inplace_methods_match_torch(name):
+    vals = np.array([0.3, 1.7, 2.5, 0.9])
+    ours, ref = tapegrad.tensor(vals), torch.tensor(vals)
+    assert getattr(ours, name)() is ours
+    getattr(ref, name)()
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-15)
+    assert ours._version == 1

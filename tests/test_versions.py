@@ -93,7 +93,8 @@ def test_several_changes_report_the_last_version_and_line():
     c = b.exp() * b
     b.add_(1)
     line = _line(); b.mul_(3)  # noqa: E702
-    with pytest.raises(RuntimeError, match=rf"version 0 and is now at version 2.*mul_ at .*:{line}"):
+    pattern = rf"version 0 and is now at version 2.*mul_ at .*:{line}"
+    with pytest.raises(RuntimeError, match=pattern):
         c.sum().backward()
 
 

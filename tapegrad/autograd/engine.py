@@ -283,13 +283,13 @@ def _check_saved(nodes, execute) -> None:
         if execute is not None and n not in execute:
             continue
         if n._freed:
-            n.saved  # raises the "backward through the graph a second time" error
+            _ = n.saved  # raises the "backward through the graph a second time" error
         saved = n._saved
         if saved:
             for s, v in zip(saved, n._versions):
                 vc = s.vc if type(s) is SavedOutput else getattr(s, "_vc", None)
                 if vc is not None and vc[0] != v:
-                    n.saved  # raises the error naming the op, versions and lines
+                    _ = n.saved  # raises the error naming the op, versions and lines
 
 
 def _run_pre_hooks(n, grads):

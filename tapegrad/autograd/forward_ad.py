@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import _DecoratorContextManager
-from tapegrad.autograd.node import Node, SavedOutput
+from tapegrad.autograd.node import _T, Node, SavedOutput
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
            "UnpackedDualTensor"]
@@ -236,8 +236,7 @@ def _link_saved(ctx, outs):
 
 def _push_tangents(ctx, inputs, outs):
     """Give ``outs`` the tangents ``ctx.jvp`` computes from those of ``inputs``."""
-    from tapegrad.tensor import Tensor
-
+    Tensor = _T[0]
     visible = _S.visible
     levels = None
     for x in inputs:

@@ -28,6 +28,10 @@ class FunctionCtx(Node):
     def save_for_backward(self, *tensors) -> None:
         self._to_save = tensors
 
+    def save_for_forward(self, *tensors) -> None:
+        """Keep tensors for ``jvp``; inside ``jvp``, ``ctx.saved_tensors`` returns them."""
+        self._fw_saved = tensors
+
     def mark_non_differentiable(self, *tensors) -> None:
         self._non_diff = {id(t) for t in tensors}
 
@@ -39,6 +43,8 @@ class FunctionCtx(Node):
 
     @property
     def saved_tensors(self):
+        if self.__dict__.get("_in_jvp") and "_fw_saved" in self.__dict__:
+            return tuple(self._fw_saved)
         return tuple(self.saved)
 
     @property
@@ -85,7 +91,11 @@ class FunctionCtx(Node):
 
                 t = zeros_like(x)
             full[p] = t
-        return fn.jvp(self, *full)
+        self._in_jvp = True
+        try:
+            return fn.jvp(self, *full)
+        finally:
+            self._in_jvp = False
 
 
 class Function:

@@ -277,8 +277,8 @@ def _camel(name: str) -> str:
 def _version_error(node, shape, vc, saved_version, kind):
     # The saving line is known only in anomaly mode: finding the user's frame on every op
     # measured +4.4 us per op (18.1 -> 22.6 us forward+backward on a 2,000-op chain of
-    # `x = x * c`, +25%), a price for an error that one re-run in anomaly mode explains. The in-place line is always known (vc[1]):
-    # in-place ops are rare enough to pay for it.
+    # `x = x * c`, +25%), a price for an error that one re-run in anomaly mode explains.
+    # The in-place line is always known (vc[1]): in-place ops are rare enough to pay for it.
     where = getattr(node, "_trace", None)
     msg = (f"one of the variables needed for gradient computation has been modified by an "
            f"inplace operation: the {kind} of {node.name} ({node.name_backward()}, shape "

@@ -77,55 +77,88 @@ def _out_size(size, k, s, d):
 
 
 def im2col(x, kernel_size, stride, dilation):
-    """Patches of ``x`` (N, C, *spatial), already padded: (N, C * prod(kernel), L) where L
-    is the number of output positions. Row order is channel-major, then kernel offsets,
-    matching a weight of shape (O, C, *kernel) flattened."""
+    """Patches of ``x`` (N, C, *spatial), already padded, as the columns of one matrix of
+    shape (C * prod(kernel), N * L), L the number of output positions. Rows run channel-major
+    then over kernel offsets (a weight (O, C, *kernel) flattened to (O, C * K) multiplies it
+    directly); columns run sample-major. One 2-D GEMM then convolves the whole batch."""
     n, c = x.shape[:2]
     sp = x.shape[2:]
     out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
                                                                dilation))
-    cols = np.empty_like(x, shape=(n, c) + tuple(kernel_size) + out)
+    cols = np.empty_like(x, shape=(c,) + tuple(kernel_size) + (n,) + out)
+    xt = x.swapaxes(0, 1)  # (C, N, *spatial): the copy below then runs in column order
     for offs in itertools.product(*(range(k) for k in kernel_size)):
         sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
                    for o, d, st, m in zip(offs, dilation, stride, out))
-        cols[(slice(None), slice(None)) + offs] = x[(slice(None), slice(None)) + sl]
-    return cols.reshape(n, c * math.prod(kernel_size), math.prod(out))
+        cols[(slice(None),) + offs] = xt[(slice(None), slice(None)) + sl]
+    return cols.reshape(c * math.prod(kernel_size), n * math.prod(out))
 
 
 def col2im(cols, shape, kernel_size, stride, dilation):
-    """The adjoint of :func:`im2col`: sum the patches back into an array of ``shape``."""
+    """The adjoint of :func:`im2col`: sum the columns back into an array of ``shape``."""
     n, c = shape[:2]
     sp = shape[2:]
     out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
                                                                dilation))
-    cols = cols.reshape((n, c) + tuple(kernel_size) + out)
-    x = np.zeros_like(cols, shape=shape)
+    cols = cols.reshape((c,) + tuple(kernel_size) + (n,) + out)
+    xt = np.zeros_like(cols, shape=(c, n) + tuple(sp))
     for offs in itertools.product(*(range(k) for k in kernel_size)):
         sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
                    for o, d, st, m in zip(offs, dilation, stride, out))
-        x[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + offs]
-    return x
+        xt[(slice(None), slice(None)) + sl] += cols[(slice(None),) + offs]
+    return np.ascontiguousarray(xt.swapaxes(0, 1))
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
     """Max over windows of ``x`` (N, C, H, W): (values, flat indices into H*W).
 
-    The first maximum of a window wins and a NaN wins over everything, as in PyTorch.
-    Padding cells never win (they are -inf and masked out of the index)."""
+    The first maximum of a window wins and a NaN wins over everything (the last NaN, as in
+    PyTorch's scan). Padding cells never win."""
     n, c, h, w = x.shape
     kh, kw = kernel_size
     sh, sw = stride
     ph, pw = padding
     dh, dw = dilation
     oh, ow = out_size
-    # Pad enough on the far side that every window slice is complete.
+    xm = _xp(x)
+    # Pad (with -inf) enough on every side that each window is complete.
     need_h = (oh - 1) * sh + dh * (kh - 1) + 1
     need_w = (ow - 1) * sw + dw * (kw - 1) + 1
-    xm = _xp(x)
-    padded = np.full_like(x, -np.inf, shape=(n, c, max(need_h, h + ph), max(need_w, w + pw)))
-    padded[:, :, ph:ph + h, pw:pw + w] = x
-    best = np.full_like(x, -np.inf, shape=(n, c, oh, ow))
-    idx = np.full_like(x, -1, dtype=np.int64, shape=(n, c, oh, ow))
+    hp, wp = max(need_h, h + ph), max(need_w, w + pw)
+    if (hp, wp, ph, pw) != (h, w, 0, 0):
+        padded = np.full_like(x, -np.inf, shape=(n, c, hp, wp))
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+    else:
+        padded = np.ascontiguousarray(x)
+    # Every window as a strided view (N, C, oh, ow, kh, kw); one argmax over its cells.
+    s0, s1, s2, s3 = padded.strides
+    win = xm.lib.stride_tricks.as_strided(
+        padded, (n, c, oh, ow, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw))
+    win = win.reshape(n, c, oh, ow, kh * kw)
+    arg = win.argmax(axis=-1)
+    best = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+    row = (xm.arange(oh) * sh - ph)[:, None] + (arg // kw) * dh
+    col = (xm.arange(ow) * sw - pw)[None, :] + (arg % kw) * dw
+    idx = row * w + col
+    if (ph or pw or hp > h or wp > w) and bool((best == -np.inf).any()) \
+            or bool(np.isnan(best).any()):
+        return _max_pool2d_scan(padded, best.shape, (h, w), kernel_size, stride, padding,
+                                dilation)
+    return best, idx
+
+
+def _max_pool2d_scan(padded, out_shape, hw, kernel_size, stride, padding, dilation):
+    """Window offset by window offset, with PyTorch's exact rule for ties with padding
+    (a -inf window reports its first real cell) and for several NaNs (the last wins)."""
+    h, w = hw
+    kh, kw = kernel_size
+    sh, sw = stride
+    ph, pw = padding
+    dh, dw = dilation
+    n, c, oh, ow = out_shape
+    xm = _xp(padded)
+    best = np.full_like(padded, -np.inf, shape=out_shape)
+    idx = np.full_like(padded, -1, dtype=np.int64, shape=out_shape)
     rows0 = xm.arange(oh) * sh - ph
     cols0 = xm.arange(ow) * sw - pw
     for i in range(kh):

@@ -141,14 +141,14 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int, name:
         raise RuntimeError(f"{name}: Calculated padded input size per channel: {sp}. Kernel "
                            f"size: {eff}. Kernel size can't be greater than actual input size")
     out_sp = tuple((s - e) // st + 1 for s, e, st in zip(sp, eff, stride))
-    cols = nn_ops.unfold_nd(x, ks, stride, dilation)  # (N, C * K, L)
+    cols = nn_ops.unfold_nd(x, ks, stride, dilation)  # (C * K, N * L)
     kk = math.prod(ks)
     if groups == 1:
-        out = matmul(weight.reshape(o, cg * kk), cols)
+        out = matmul(weight.reshape(o, cg * kk), cols)  # one GEMM for the whole batch
     else:
-        cols = cols.reshape(n, groups, cg * kk, -1)
-        out = matmul(weight.reshape(groups, o // groups, cg * kk), cols)
-    out = out.reshape((n, o) + out_sp)
+        out = matmul(weight.reshape(groups, o // groups, cg * kk),
+                     cols.reshape(groups, cg * kk, -1))
+    out = out.reshape((o, n) + out_sp).transpose(0, 1)
     if bias is not None:
         out = out + bias.reshape((1, o) + (1,) * nd)
     return out.squeeze(0) if unbatched else out
@@ -267,7 +267,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     widths = ((0, 0), (0, 0), (pd[0], max(need[0] - h - pd[0], pd[0])),
               (pd[1], max(need[1] - w - pd[1], pd[1])))
     xp = nn_ops.pad_constant(x, widths, 0.0) if any(a or b for a, b in widths) else x
-    cols = nn_ops.unfold_nd(xp, ks, st, (1, 1)).reshape(n, c, ks[0] * ks[1], -1).sum(2)
+    cols = nn_ops.unfold_nd(xp, ks, st, (1, 1)).reshape(c, ks[0] * ks[1], n, -1).sum(1)
+    cols = cols.transpose(0, 1)  # (N, C, L)
     if divisor_override:
         div = np.full(out, float(divisor_override))
     else:
@@ -326,7 +327,11 @@ def adaptive_avg_pool1d(input, output_size):
 
 # ---- unfold / fold ----------------------------------------------------------------------------
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
-    """Sliding (kh, kw) blocks of (N, C, H, W) as columns: (N, C * kh * kw, L)."""
+    """Sliding (kh, kw) blocks of (N, C, H, W) as columns: (N, C * kh * kw, L).
+
+    >>> F.unfold(tapegrad.ones(1, 2, 3, 3), 2).shape
+    tapegrad.Size([1, 8, 4])
+    """
     if input.ndim not in (3, 4):
         raise RuntimeError(f"unfold: Input Error: Only 3D or 4D input Tensors are supported "
                            f"(got {input.ndim}D, shape {tuple(input.shape)})")
@@ -337,6 +342,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     if any(pd):
         x = nn_ops.pad_constant(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])), 0.0)
     r = nn_ops.unfold_nd(x, ks, st, dl)
+    r = r.reshape(r.shape[0], x.shape[0], -1).transpose(0, 1)  # (N, C * K, L)
     return r.squeeze(0) if unbatched else r
 
 
@@ -360,7 +366,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                            f"to match the calculated number of sliding blocks "
                            f"{blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
                            f"input.size(2)={x.shape[2]}.")
-    r = nn_ops.fold_nd(x, shape, ks, st, dl)
+    r = nn_ops.fold_nd(x.transpose(0, 1).reshape(x.shape[1], -1), shape, ks, st, dl)
     if any(pd):
         r = nn_ops.pad_constant(r, ((0, 0), (0, 0), (-pd[0], -pd[0]), (-pd[1], -pd[1])), 0.0)
     return r.squeeze(0) if unbatched else r

@@ -16,7 +16,7 @@ state-dict keys carry over between the two.
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 from tapegrad.autograd.grad_mode import no_grad
 from tapegrad.autograd.hooks_state import RemovableHandle
@@ -24,20 +24,6 @@ from tapegrad.nn.parameter import Buffer, Parameter
 from tapegrad.tensor import Tensor
 
 __all__ = ["Module", "Parameter", "Buffer"]
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns: the keys it could not match."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return (f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
-                f"unexpected_keys={self.unexpected_keys})")
-
-    __str__ = __repr__
-
 
 def _addindent(s: str, n: int) -> str:
     lines = s.split("\n")
@@ -545,51 +531,18 @@ class Module:
         >>> m.load_state_dict(other.state_dict())
         <All keys matched successfully>
         """
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        if strict:
-            if unexpected:
-                errors.append("Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-            if missing:
-                errors.append("Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
-        values = {}
-        for k, t in own.items():
-            if k not in state_dict:
-                continue
-            v = state_dict[k]
-            if not isinstance(v, Tensor):
-                from tapegrad.creation import as_tensor
+        from tapegrad.nn._state_dict import IncompatibleKeys, check_state_dict
 
-                try:
-                    v = as_tensor(v)
-                except (TypeError, ValueError):
-                    errors.append(f'While copying the parameter named "{k}", expected '
-                                  f"a tensor from the checkpoint but received "
-                                  f"{type(v).__name__}")
-                    continue
-            if tuple(v.shape) != tuple(t.shape):
-                errors.append(f"size mismatch for {k}: copying a param with shape "
-                              f"{tuple(v.shape)} from checkpoint, the shape in current model "
-                              f"is {tuple(t.shape)}.")
-                continue
-            values[k] = v
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
-                               + "\n\t".join(errors))
+        own = self.state_dict(keep_vars=True)
+        values, missing, unexpected = check_state_dict(self._get_name(), own, state_dict,
+                                                       strict)
         with no_grad():
             for k, v in values.items():
-                t = own[k]
                 if assign:
-                    self._assign_state(k, t, v)
+                    self._assign_state(k, own[k], v)
                 else:
-                    t.copy_(v)
-        return _IncompatibleKeys(missing, unexpected)
+                    own[k].copy_(v)
+        return IncompatibleKeys(missing, unexpected)
 
     def _assign_state(self, key: str, old: Tensor, new: Tensor) -> None:
         path, _, name = key.rpartition(".")

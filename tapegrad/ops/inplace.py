@@ -88,8 +88,9 @@ def inplace(x, fn, op: str, *args, **kwargs):
     # ``original_self``: otherwise the commit below would overwrite what backward needs.
     xa = x._make(x._data, x._requires_grad, x.grad_fn, x._out_nr, x._device)
     xa._fw = x._fw  # forward AD: the stand-in carries x's tangents into the op
+    refs = sys.getrefcount(xa)  # measured, not assumed: the count's base varies by Python
     r = fn(xa, *args, **kwargs)
-    if r is not xa and sys.getrefcount(xa) > 2:
+    if r is not xa and sys.getrefcount(xa) > refs:
         xa._data = x._data.copy()
     return commit(x, r, op)
 
@@ -173,6 +174,8 @@ def setitem(x, idx, value):
     nidx, basic = normalize_index(idx)
     recording = _GRAD.grad_enabled and (x.requires_grad or getattr(value, "requires_grad",
                                                                    False))
+    if x._fw or getattr(value, "_fw", None):
+        recording = True  # forward AD: the tangent of x changes too (index_put's jvp)
     if not recording:
         v = value._data if isinstance(value, Tensor) else value
         try:

@@ -237,7 +237,8 @@ def pad_constant(input, widths: tuple, value=0.0):
 
 # ---- unfold / fold (im2col / col2im) ------------------------------------------------------
 class UnfoldNd(Node):
-    """(N, C, *spatial) -> (N, C * prod(kernel), L): every window as a column."""
+    """(N, C, *spatial) -> (C * prod(kernel), N * L): every window as a column, the batch
+    side by side, so that a convolution is one 2-D matrix product."""
 
     name = "im2col"
 
