@@ -127,8 +127,6 @@ def main(argv=None) -> dict:
         accs.append(acc)
         if not args.quiet:
             say(f"iteration {it + 1:4d}  cost {costs[-1]:9.3f}  accuracy {acc:.3f}")
-            if tqdm is not None:
-                steps.set_postfix(cost=f"{costs[-1]:.2f}", acc=f"{acc:.3f}")
 
     bayes = bayes_accuracy(x_np, y_np, means, spread)
     print(f"final: cost {costs[-1]:.3f}, accuracy {accs[-1]:.3f} "

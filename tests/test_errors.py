@@ -178,6 +178,22 @@ def _embedding(m):
 row("embedding_index", lambda m, e: e["emb"](m.tensor([1, 5])), IndexError, ("embedding", "5"),
     _embedding)
 
+def _bn(m):
+    m.manual_seed(0)
+    bn = m.nn.BatchNorm1d(5)
+    bn(m.randn(8, 5))  # non-trivial running statistics
+    return {"bn": bn}
+
+
+row("batch_norm_channels", lambda m, e: e["bn"](m.randn(3, 4)), RuntimeError,
+    ("batch_norm", "running_mean", "4", "5"), _bn)
+row("layer_norm_shape", lambda m, e: m.nn.LayerNorm(5)(T(m, 3, 4, dtype="float32")),
+    RuntimeError, ("layer_norm", "[5]", "[3, 4]"))
+row("conv2d_channels", lambda m, e: m.nn.Conv2d(3, 4, 3)(m.ones(1, 2, 5, 5)), RuntimeError,
+    ("conv2d", "3 channels", "2 channels"))
+row("dropout_probability", lambda m, e: m.nn.Dropout(1.5), ValueError, ("dropout", "1.5"))
+
+
 # ---- bad dims ---------------------------------------------------------------------------------
 for _op, _fn in [("sum", lambda m, e: e["a"].sum(2)),
                  ("mean", lambda m, e: e["a"].mean(-3)),

@@ -177,7 +177,8 @@ class _Scale(Node):
         return x * 0.999999
 
     def vjp(self, g):
-        return (_Scale.apply(g),)
+        # Straight to a tensor, skipping op dispatch: this test times the engine's walk.
+        return (tapegrad.Tensor._make(g._data * 0.999999),)
 
 
 def _rss_mb() -> float:

@@ -347,6 +347,20 @@ def test_parameter_behaviour():
     assert tuple(nn.Parameter().shape) == (0,)
 
 
+def test_buffers_submodule_lookup_and_buffer_marker():
+    m = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    assert m.get_submodule("1") is m[1] and m.get_parameter("0.bias") is m[0].bias
+    assert m.get_buffer("1.running_var") is m[1].running_var
+    with pytest.raises(AttributeError, match="has no attribute `9`"):
+        m.get_submodule("9")
+    m.extra = nn.Buffer(tapegrad.ones(3), persistent=False)
+    assert "extra" in m._buffers and "extra" not in m.state_dict()
+    assert type(m.extra) is tapegrad.Tensor
+    m.register_buffer("extra", tapegrad.zeros(1))  # re-registering makes it persistent
+    assert "extra" in m.state_dict()
+    assert list(m.state_dict(None, "p.")) == ["p." + k for k in m.state_dict()]
+
+
 def test_setattr_registration_rules():
     m = nn.Module()
     m.w = nn.Parameter(tapegrad.ones(2))

@@ -67,6 +67,7 @@ def test_softmax_implicit_dim_and_dtype_like_torch():
     assert np.allclose(x.softmax(-1).detach().numpy(), x.log_softmax(1).exp().detach().numpy())
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_softmax_family_is_stable_for_extreme_inputs():
     a = np.array([[1000.0, 0.0, -1000.0], [-1e300, -1e300, 0.0]])
     for f, g in [(F.softmax, TF.softmax), (F.log_softmax, TF.log_softmax)]:
@@ -168,6 +169,7 @@ def test_pad_errors():
         F.pad(tapegrad.ones(1, 3), (1, 1), mode="mirror")
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("kw", [dict(padding="valid"), dict(padding="same"),
                                 dict(padding="same", dilation=2), dict(stride=3, padding=2),
                                 dict(groups=2, padding=(1, 0))])

@@ -435,6 +435,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError(f"batch_norm: expected at least 2D input (N, C, ...), got input of "
                          f"shape {tuple(input.shape)}")
     c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:  # checked before the running stats change
+            raise RuntimeError(f"batch_norm: {name} should contain {c} elements not "
+                               f"{t.numel()} (input shape {tuple(input.shape)})")
     dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
     if training:

@@ -111,6 +111,10 @@ class _BatchNorm(Module):
         from tapegrad.autograd.grad_mode import no_grad
 
         self._check_input_dim(input)
+        if input.ndim >= 2 and input.shape[1] != self.num_features:  # before any state changes
+            raise RuntimeError(f"batch_norm: running_mean should contain {input.shape[1]} "
+                               f"elements not {self.num_features} (input shape "
+                               f"{tuple(input.shape)}, num_features={self.num_features})")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             with no_grad():
