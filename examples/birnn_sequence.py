@@ -62,6 +62,22 @@ def step(model, opt, loss_fn, x, y) -> float:
     return loss.item()
 
 
+def limit_threads(n: int) -> None:
+    """Same thread budget for both frameworks, so the timing compares like with like."""
+    tapegrad.backends.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:
+        pass
+    else:
+        threadpool_limits(n)  # NumPy's BLAS, which tapegrad's matmul calls
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n)
+
+
 def time_steps(fn, n: int) -> float:
     """Seconds per call of ``fn`` over ``n`` calls, after two warm-up calls."""
     fn()
@@ -132,9 +148,13 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timing-steps", type=int, default=20)
     p.add_argument("--no-compare", action="store_true", help="skip the PyTorch timing")
+    p.add_argument("--threads", type=int, default=None, help="limit BLAS, numba and PyTorch "
+                   "to this many threads (default: their own defaults)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
+    if args.threads is not None:
+        limit_threads(args.threads)
     tapegrad.manual_seed(args.seed)
     rs = np.random.RandomState(args.seed)
     model = Tagger(args.hidden, args.layers, not args.unidirectional)

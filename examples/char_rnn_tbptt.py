@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--clip", type=float, default=1.0, help="max gradient norm")
+    p.add_argument("--clip", type=float, default=0.5, help="max gradient norm")
     p.add_argument("--sample-chars", type=int, default=400)
     p.add_argument("--temperature", type=float, default=0.6)
     p.add_argument("--seed", type=int, default=0)

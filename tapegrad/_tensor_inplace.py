@@ -147,8 +147,8 @@ class InplaceMethods:
     def fill_(self, value):
         return P.fill_(self, value)
 
-    def copy_(self, src, non_blocking=False):
-        return P.copy_(self, src, non_blocking)
+    def copy_(self, other, non_blocking=False):
+        return P.copy_(self, other, non_blocking)
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
         from tapegrad.nn.init import uniform_

@@ -210,11 +210,11 @@ class TensorMethods(InplaceMethods):
     def mv(self, vec):
         return L.mv(self, vec)
 
-    def dot(self, other):
-        return L.dot(self, other)
+    def dot(self, tensor):
+        return L.dot(self, tensor)
 
-    def outer(self, other):
-        return L.outer(self, other)
+    def outer(self, vec2):
+        return L.outer(self, vec2)
 
     # ---- comparisons -------------------------------------------------------------------
     def eq(self, other):
@@ -461,8 +461,9 @@ class TensorMethods(InplaceMethods):
     def unflatten(self, dim, sizes):
         return S.unflatten(self, dim, sizes)
 
-    def squeeze(self, dim=None):
-        return S.squeeze(self, dim)
+    def squeeze(self, dim=None, *more_dims):
+        # PyTorch also takes the dims spread out: x.squeeze(0, 1) == x.squeeze((0, 1)).
+        return S.squeeze(self, (dim, *more_dims) if more_dims else dim)
 
     def unsqueeze(self, dim):
         return S.unsqueeze(self, dim)
@@ -495,8 +496,8 @@ class TensorMethods(InplaceMethods):
     def expand_as(self, other):
         return S.expand_as(self, other)
 
-    def broadcast_to(self, shape):
-        return S.broadcast_to(self, shape)
+    def broadcast_to(self, size, *more_sizes):
+        return S.broadcast_to(self, (size, *more_sizes) if more_sizes else size)
 
     def repeat(self, *repeats):
         return S.repeat(self, *repeats)
@@ -504,8 +505,8 @@ class TensorMethods(InplaceMethods):
     def tile(self, dims):
         return S.tile(self, dims)
 
-    def flip(self, dims):
-        return S.flip(self, dims)
+    def flip(self, dims, *more_dims):
+        return S.flip(self, (dims, *more_dims) if more_dims else dims)
 
     def split(self, split_size, dim=0):
         return S.split(self, split_size, dim)

@@ -253,8 +253,16 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(np.eye(n, m, dtype=_dt(dtype).np), _resolve_device(device), requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer args."""
+def arange(start=0, end=None, step=1, *, dtype=None, device=None,
+           requires_grad=False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for integer args.
+
+    One positional argument is the end, as in PyTorch's ``arange(end)`` overload; ``start``
+    defaults to 0 so that ``arange(end=5)`` works too.
+
+    >>> arange(3), arange(end=3), arange(1, 2, 0.5)
+    (tensor([0, 1, 2]), tensor([0, 1, 2]), tensor([1.0000, 1.5000]))
+    """
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
@@ -326,9 +334,13 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     return _finish(arr, _resolve_device(device), requires_grad)
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
-    """Integers uniform in [low, high)."""
+    """Integers uniform in [low, high); ``randint(high, size)`` as in PyTorch's overload.
+
+    >>> randint(5, (2,)).shape, randint(high=5, size=(2,)).shape, randint(1, 5, (2,)).shape
+    (tapegrad.Size([2]), tapegrad.Size([2]), tapegrad.Size([2]))
+    """
     if size is None:
         low, high, size = 0, low, high
     if high is None:
@@ -399,16 +411,20 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
                 requires_grad=requires_grad)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     dt, dev = _like(input, dtype, device)
-    return rand(tuple(input.shape), dtype=dt, device=dev, requires_grad=requires_grad)
+    return rand(tuple(input.shape), generator=generator, dtype=dt, device=dev,
+                requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     dt, dev = _like(input, dtype, device)
-    return randn(tuple(input.shape), dtype=dt, device=dev, requires_grad=requires_grad)
+    return randn(tuple(input.shape), generator=generator, dtype=dt, device=dev,
+                 requires_grad=requires_grad)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
+                 requires_grad=False) -> Tensor:
     dt, dev = _like(input, dtype, device)
-    return randint(low, high, tuple(input.shape), dtype=dt, device=dev)
+    return randint(low, high, tuple(input.shape), generator=generator, dtype=dt, device=dev,
+                   requires_grad=requires_grad)

@@ -335,7 +335,7 @@ def _corrupt(why: str) -> RuntimeError:
     return RuntimeError(f"load: corrupt tapegrad archive: {why}")
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None,
          mmap=None, **kwargs):
     """Read an object written by :func:`save` from a path or binary file object.
 

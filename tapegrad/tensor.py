@@ -31,7 +31,7 @@ class Tensor(TensorMethods):
 
     __slots__ = ("_data", "_dtype", "_device", "_requires_grad", "grad", "grad_fn", "_out_nr",
                  "_vc", "_base", "_hooks", "_retains_grad", "_accum", "_fw", "_name",
-                 "_post_acc_hooks", "__weakref__")
+                 "_post_acc_hooks", "_view_chain", "__weakref__")
 
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
@@ -50,7 +50,9 @@ class Tensor(TensorMethods):
         self.grad = None
         self.grad_fn = grad_fn
         self._out_nr = out_nr
-        self._vc = [0, None]  # [version, where the last in-place change happened]
+        # [version, where the last in-place change happened(, registry of the views: only
+        # once a view is made, see autograd/view_meta.py)]. _view_chain is set on views only.
+        self._vc = [0, None]
         self._base = None
         self._hooks = None
         self._retains_grad = False

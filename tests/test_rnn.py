@@ -286,7 +286,7 @@ def test_truncated_bptt_matches_torch():
             _close(a, b, f"carried state after chunk {k}")
 
 
-# ---- errors ----------------------------------------------------------------------------------------
+# ---- errors --------------------------------------------------------------------------------------
 def test_errors_name_the_sizes():
     rnn = nn.RNN(32, 8, num_layers=2)
     with pytest.raises(RuntimeError, match="Expected 32, got 16"):
@@ -314,7 +314,7 @@ def test_errors_name_the_sizes():
         nn.LSTM(3, 4, 2, dropout=0.2)
 
 
-# ---- the fused scans ---------------------------------------------------------------------------------
+# ---- the fused scans -----------------------------------------------------------------------------
 def _scan_case(mode, reverse, rng, n=3, b=2, h=2):
     gates = {"tanh": 1, "relu": 1, "lstm": 4, "gru": 3}[mode]
     xw = tg.tensor(rng.standard_normal((n, b, gates * h)), requires_grad=True)

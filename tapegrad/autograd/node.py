@@ -22,6 +22,9 @@ from tapegrad import _device
 from tapegrad import backends as _backends
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
+# A view shares its base's version counter (in-place changes show through) and remembers how
+# to rebuild itself from the base (in-place ops on it rewrite the base's history).
+from tapegrad.autograd.view_meta import record_view as _share_version
 
 CPU = _device.CPU
 
@@ -176,7 +179,7 @@ class Node:
                 outs = make(out, True, ctx, 0, dev)
                 ctx._nout = 1
                 if cls.is_view:
-                    _share_version(outs, inputs[0])
+                    _share_version(outs, inputs[0], cls, attrs)
             if cls.save:
                 _save(ctx, cls.save, inputs, outs, Tensor)
             else:
@@ -189,7 +192,7 @@ class Node:
                 outs = make(out, False, None, 0, dev)
                 ctx._nout = 1
                 if cls.is_view:
-                    _share_version(outs, inputs[0])
+                    _share_version(outs, inputs[0], cls, attrs)
         if _hs.FORWARD_AD:
             _hs.forward_ad_hook(ctx, inputs, outs)
         if _hs.ANOMALY:
@@ -199,12 +202,6 @@ class Node:
 
 _new = object.__new__
 _T = [None]  # tapegrad.tensor fills in Tensor (a cell, so apply needs no import per call)
-
-
-def _share_version(out, x0):
-    """A view shares its base's version counter, so in-place changes show through."""
-    out._vc = x0._vc
-    out._base = x0 if x0._base is None else x0._base
 
 
 def _save(ctx, spec, inputs, outs, Tensor):
@@ -277,7 +274,8 @@ def _camel(name: str) -> str:
 def _version_error(node, shape, vc, saved_version, kind):
     # The saving line is known only in anomaly mode: finding the user's frame on every op
     # measured +4.4 us per op (18.1 -> 22.6 us forward+backward on a 2,000-op chain of
-    # `x = x * c`, +25%), a price for an error that one re-run in anomaly mode explains.
+    # `x = x * c`, +25%; benchmarks/anomaly_overhead.py), a price for an error that one
+    # re-run in anomaly mode explains.
     # The in-place line is always known (vc[1]): in-place ops are rare enough to pay for it.
     where = getattr(node, "_trace", None)
     msg = (f"one of the variables needed for gradient computation has been modified by an "

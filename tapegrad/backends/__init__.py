@@ -12,9 +12,12 @@ reference; ``numba`` (issue 2 of 7) replaces entries of the table with jitted ke
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import sys
 
-__all__ = ["Backend", "get_backend", "set_backend", "use", "available_backends", "current"]
+__all__ = ["Backend", "get_backend", "set_backend", "use", "available_backends", "current",
+           "set_num_threads", "get_num_threads", "numba_installed"]
 
 
 class Backend:
@@ -42,6 +45,11 @@ def register(name: str, factory) -> None:
 
 
 def available_backends() -> list[str]:
+    """The names ``set_backend`` accepts.
+
+    >>> tapegrad.backends.available_backends()
+    ['numba', 'numpy']
+    """
     return sorted(_FACTORIES)
 
 
@@ -62,42 +70,110 @@ def _numpy_factory():
     return make_backend()
 
 
+def _numba_factory():
+    # Builds a table of lazy entries: numba itself is imported on the first kernel call.
+    if not numba_installed():
+        raise RuntimeError("set_backend: the 'numba' backend needs numba, which is not "
+                           "installed (pip install numba); the 'numpy' backend works without")
+    from tapegrad.backends.numba_backend import make_backend
+
+    return make_backend()
+
+
+def numba_installed() -> bool:
+    """True when numba can be imported (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
 register("numpy", _numpy_factory)
+register("numba", _numba_factory)
+
+
+def _default_name() -> str:
+    name = os.environ.get("TAPEGRAD_BACKEND", "").strip().lower()
+    if name:
+        return name
+    return "numba" if numba_installed() else "numpy"
+
 
 # The CPU backend every CPU tensor goes through. A plain module global: one attribute read
-# per op, and the switch is process-wide like THEANO_FLAGS.
-CPU_BACKEND: Backend = get_backend("numpy")
+# per op, and the switch is process-wide like THEANO_FLAGS (TAPEGRAD_BACKEND=numpy|numba).
+CPU_BACKEND: Backend = get_backend(_default_name())
 
 
 def current() -> Backend:
-    """The backend CPU tensors use now."""
+    """The backend CPU tensors use now.
+
+    >>> tapegrad.backends.current().name in ("numba", "numpy")
+    True
+    """
     return CPU_BACKEND
 
 
 def set_backend(name: str) -> None:
-    """Switch the CPU backend: ``"numba"`` (default when installed) or ``"numpy"``."""
+    """Switch the CPU backend: ``"numba"`` (the default when numba is installed) or
+    ``"numpy"`` (the plain reference). Unknown names raise ValueError naming the known ones.
+
+    >>> tapegrad.backends.set_backend("numpy")
+    """
     global CPU_BACKEND
     CPU_BACKEND = get_backend(name)
 
 
 @contextlib.contextmanager
 def use(name: str):
-    """Run a block on another CPU backend, then switch back."""
+    """Run a block on another CPU backend, then switch back (even if the block raises).
+
+    >>> with tapegrad.backends.use("numpy") as be:
+    ...     be.name
+    'numpy'
+    """
+    global CPU_BACKEND
     prev = CPU_BACKEND
-    set_backend(name)
+    CPU_BACKEND = get_backend(name)
     try:
         yield CPU_BACKEND
     finally:
-        globals()["CPU_BACKEND"] = prev
+        CPU_BACKEND = prev
 
 
-def _init_from_env() -> None:
-    name = os.environ.get("TAPEGRAD_BACKEND")
-    if name:
-        set_backend(name)
+_NUM_THREADS = [None]
 
 
-_init_from_env()
+def set_num_threads(n: int) -> None:
+    """Threads used by tapegrad's parallel numba kernels (like ``torch.set_num_threads``).
+
+    Note: this sets numba's thread count (at most ``NUMBA_NUM_THREADS``, the number of cores
+    by default) and so imports numba. BLAS (matmul) keeps the thread count it read from
+    ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` when NumPy was imported.
+
+    >>> tapegrad.set_num_threads(1)
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    if numba_installed():
+        import numba
+
+        limit = numba.config.NUMBA_NUM_THREADS
+        if n > limit:
+            raise ValueError(f"set_num_threads: {n} threads requested but at most {limit} "
+                             "are available (set NUMBA_NUM_THREADS before importing to "
+                             "raise the limit)")
+        numba.set_num_threads(n)
+    _NUM_THREADS[0] = n
+
+
+def get_num_threads() -> int:
+    """The thread count set by :func:`set_num_threads` (default: the number of cores).
+
+    >>> tapegrad.get_num_threads() >= 1
+    True
+    """
+    if _NUM_THREADS[0] is not None:
+        return _NUM_THREADS[0]
+    if "numba" in sys.modules:
+        return sys.modules["numba"].get_num_threads()
+    return int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count() or 1
 
 
 _CUDA_BACKEND = None

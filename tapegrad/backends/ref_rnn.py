@@ -68,23 +68,21 @@ def rnn_relu_seq(xw, h0, w_hh, reverse):
 
 def rnn_tanh_seq_backward(gy, ys, h0, w_hh, reverse):
     """Gradients of the pre-activations ``(T, B, H)`` and of ``h0``, given ``gy = dL/dys``."""
-    g = np.empty_like(ys)
-    dh = np.zeros_like(h0)
-    for t in _back_steps(ys.shape[0], reverse):
-        d = gy[t] + dh
-        y = ys[t]
-        np.multiply(d, 1 - y * y, out=g[t])
-        dh = g[t] @ w_hh
-    return g, dh
+    return _elman_backward(gy, 1 - ys * ys, h0, w_hh, reverse)
 
 
 def rnn_relu_seq_backward(gy, ys, h0, w_hh, reverse):
     """Like :func:`rnn_tanh_seq_backward` for ``relu`` (derivative 0 where the output is 0)."""
-    g = np.empty_like(ys)
+    return _elman_backward(gy, ys > 0, h0, w_hh, reverse)
+
+
+def _elman_backward(gy, act_grad, h0, w_hh, reverse):
+    # The activation's derivative for every step at once keeps the loop to three calls a step.
+    g = np.empty_like(act_grad, dtype=gy.dtype)
     dh = np.zeros_like(h0)
-    for t in _back_steps(ys.shape[0], reverse):
+    for t in _back_steps(g.shape[0], reverse):
         d = gy[t] + dh
-        np.multiply(d, ys[t] > 0, out=g[t])
+        np.multiply(d, act_grad[t], out=g[t])
         dh = g[t] @ w_hh
     return g, dh
 

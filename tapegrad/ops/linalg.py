@@ -116,8 +116,9 @@ def mv(input, vec):
     return matmul(input, vec)
 
 
-def dot(input, other):
-    """Inner product of two 1-D tensors."""
+def dot(input, tensor):
+    """Inner product of two 1-D tensors (PyTorch names the second one ``tensor``)."""
+    other = tensor
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"dot: 1D tensors expected, but got {input.ndim}D and {other.ndim}D "
                            f"tensors (shapes {tuple(input.shape)} and {tuple(other.shape)})")

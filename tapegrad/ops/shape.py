@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapegrad.autograd.node import Node
+from tapegrad.autograd.view_meta import mark_multi_output
 from tapegrad.ops._util import norm_dim
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose",
@@ -68,21 +69,40 @@ class Reshape(Node):
         return reshape(t, out.shape)
 
 
+class ReshapeCopy(Reshape):
+    """A reshape that the strides do not allow without copying: no view (as in PyTorch), so
+    the result has its own memory and version counter."""
+
+    is_view = False
+
+
 def reshape(input, *shape):
     """Same data, new shape; one dimension may be -1."""
     shape = _shape_args(shape)
-    if input._data.shape == shape:
+    a = input._data
+    if a.shape == shape:
         return Reshape.apply(input, shape=shape) if input.requires_grad or input._fw else \
             _alias(input)
+    if not a.flags.c_contiguous and not _viewable(a, shape):
+        return ReshapeCopy.apply(input, shape=shape)
     return Reshape.apply(input, shape=shape)
 
 
+def _viewable(a, shape) -> bool:
+    v = a.view()
+    try:
+        v.shape = _infer_shape("reshape", a.size, shape, a.shape)
+    except AttributeError:
+        return False
+    return True
+
+
 def _alias(x):
+    from tapegrad.autograd.view_meta import record_view
     from tapegrad.tensor import Tensor
 
     t = Tensor._make(x._data, False, None, 0, x._device)
-    t._vc = x._vc
-    t._base = x if x._base is None else x._base
+    record_view(t, x, None, None)
     return t
 
 
@@ -230,9 +250,9 @@ class BroadcastTo(Node):
         return broadcast_to(t, out.shape)
 
 
-def broadcast_to(input, shape):
-    """``input`` stretched to ``shape`` without copying (a read-only view)."""
-    shape = tuple(shape)
+def broadcast_to(input, size):
+    """``input`` stretched to ``size`` without copying (a read-only view)."""
+    shape = tuple(size)
     sh = input._data.shape
     if sh == shape:
         return input
@@ -455,6 +475,7 @@ def split(tensor, split_size_or_sections, dim=0):
     for s in sizes:
         out.append(narrow(tensor, d, start, s))
         start += s
+    mark_multi_output(out, "split")
     return tuple(out)
 
 
@@ -470,4 +491,6 @@ def chunk(input, chunks, dim=0):
 def unbind(input, dim=0):
     """The slices along ``dim``, each with that dim removed."""
     d = norm_dim(dim, input.ndim, "unbind")
-    return tuple(squeeze(p, d) for p in split(input, 1, d))
+    out = tuple(squeeze(p, d) for p in split(input, 1, d))
+    mark_multi_output(out, "unbind")
+    return out

@@ -10,11 +10,10 @@ from tapegrad.utils.data.dataset import (ConcatDataset, Dataset, IterableDataset
 from tapegrad.utils.data.sampler import (BatchSampler, RandomSampler, Sampler,
                                          SequentialSampler, SubsetRandomSampler,
                                          WeightedRandomSampler)
+from tapegrad.utils.data.distributed import DistributedSampler
 
-# distributed.py (DistributedSampler) is added by the distributed work; it is importable as
-# tapegrad.utils.data.distributed and can be re-exported here.
-
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
+           "IterableDataset",
            "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
            "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert",
            "random_split"]

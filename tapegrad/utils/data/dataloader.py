@@ -107,8 +107,9 @@ class DataLoader:
                 # building a Python list of per-row tensors first.
                 import tapegrad
 
-                idx = tapegrad.tensor(list(rows), dtype=tapegrad.int64)
-                return [t[idx] for t in base.tensors]
+                rows = list(rows)
+                return [t[tapegrad.tensor(rows, dtype=tapegrad.int64, device=t.device)]
+                        for t in base.tensors]
         ds = self.dataset
         getitems = getattr(ds, "__getitems__", None)
         samples = getitems(list(indices)) if callable(getitems) else [ds[i] for i in indices]
