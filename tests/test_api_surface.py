@@ -429,3 +429,40 @@ def test_signature_matches_torch(path):
         return
     problems = {msg for sig in overloads for msg in compare(path, sig, ours)}
     assert not problems, f"{path}: " + "; ".join(sorted(problems))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_optimizer_param_group_defaults(name):
+    ours = getattr(tapegrad.optim, name)([tapegrad.zeros(2, requires_grad=True)], lr=0.1)
+    theirs = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], lr=0.1)
+    expected = {k: v for k, v in theirs.param_groups[0].items()
+                if k != "params" and k not in OUT_OF_SCOPE}
+    got = {k: v for k, v in ours.param_groups[0].items() if k != "params"}
+    assert got == expected
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["state", "param_groups"]
+
+
+LAYERS = ["Linear(3, 4)", "Linear(3, 4, bias=False)", "Bilinear(2, 3, 4)", "Embedding(5, 3)",
+          "LayerNorm(4)", "LayerNorm([2, 4], elementwise_affine=False)", "BatchNorm1d(4)",
+          "Conv1d(2, 3, 3)", "Conv2d(2, 3, (3, 2), stride=2, padding=1, bias=False)",
+          "RNN(3, 4, num_layers=2, nonlinearity='relu')",
+          "LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)",
+          "GRU(3, 4, bias=False)", "RNNCell(3, 4)", "LSTMCell(3, 4)", "GRUCell(3, 4)",
+          "Sequential(Linear(2, 2), ReLU(), Dropout(0.1), Linear(2, 1))",
+          "ModuleList([Linear(1, 1), Tanh()])", "ModuleDict({'a': Linear(1, 2)})",
+          "MaxPool2d(2)", "Flatten()", "Identity()", "LeakyReLU(0.2)", "GELU()", "Sigmoid()",
+          "Softmax(dim=1)", "LogSoftmax(dim=1)", "MSELoss()", "L1Loss()", "CrossEntropyLoss()",
+          "NLLLoss()", "BCELoss()", "BCEWithLogitsLoss()", "HuberLoss(delta=0.5)"]
+
+
+@pytest.mark.parametrize("expr", LAYERS)
+def test_layer_state_dict_layout(expr):
+    """The same parameter and buffer names, shapes and dtypes, and the same repr."""
+    ours = eval(expr, vars(tapegrad.nn))
+    theirs = eval(expr, vars(torch.nn))
+    got = {k: (tuple(v.shape), str(v.dtype)) for k, v in ours.state_dict().items()}
+    want = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "tapegrad."))
+            for k, v in theirs.state_dict().items()}
+    assert list(got.items()) == list(want.items())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert repr(ours) == repr(theirs)

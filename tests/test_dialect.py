@@ -21,6 +21,14 @@ import tapegrad
 
 torch = pytest.importorskip("torch")
 
+pytestmark = [
+    # Raised inside PyTorch's own modules, nothing to do with the scripts.
+    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
+    # tensor_manipulation divides by zero on purpose (isfinite); NumPy warns where PyTorch
+    # stays silent.
+    pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning"),
+]
+
 SCRIPTS = sorted((pathlib.Path(__file__).parent / "dialect_scripts").glob("*.py"))
 RTOL, ATOL = 1e-8, 1e-11
 

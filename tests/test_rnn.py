@@ -152,6 +152,27 @@ def test_double_backward_matches_torch():
         _close_grads(m, t)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not tg.cuda.is_available(),
+                    reason="run with TAPEGRAD_CUDA_SIMULATOR=1 (or on a GPU)")
+def test_layers_on_cuda_match_cpu():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((T, B, I))
+    for kind in ("RNN", "LSTM", "GRU"):
+        m = getattr(nn, kind)(I, H, num_layers=2, bidirectional=True, dtype=tg.float64)
+        out, _ = m(tg.tensor(x))
+        out.sum().backward()
+        grads = [p.grad.numpy().copy() for p in m.parameters()]
+        m.zero_grad()
+        m.to("cuda")
+        out_c, _ = m(tg.tensor(x).to("cuda"))
+        out_c.sum().backward()
+        assert out_c.device.type == "cuda"
+        _close(out_c.cpu(), out, "cuda output")
+        for p, g in zip(m.parameters(), grads):
+            _close(p.grad.cpu(), g, "cuda grad")
+
+
 # ---- cells ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind,kw", [("RNNCell", {}), ("RNNCell", {"nonlinearity": "relu"}),
                                      ("LSTMCell", {}), ("GRUCell", {}),

@@ -27,7 +27,7 @@ from tapegrad.autograd.grad_mode import STATE as _GRAD
 __all__ = ["record_view", "mark_multi_output", "NO_GRAD", "views_of", "markers"]
 
 NO_GRAD = "no_grad"              # made while grad mode was off
-MULTI_OUTPUT = "multi_output:"   # + the name of the function that returned several views
+MULTI_OUTPUT = "multi_output:"   # + "name:k": output k of the function `name` (split...)
 
 _ref = weakref.ref
 
@@ -88,10 +88,9 @@ def record_view(out, x0, cls, attrs) -> None:
 def mark_multi_output(pieces, name: str) -> None:
     """Mark the views returned together by ``name`` (split, chunk, unbind): PyTorch forbids
     modifying them in place while their history is recorded."""
-    mark = MULTI_OUTPUT + name
-    for p in pieces:
+    for k, p in enumerate(pieces):
         if p._base is not None:
-            p._view_chain = p._view_chain + (mark,)
+            p._view_chain = p._view_chain + (f"{MULTI_OUTPUT}{name}:{k}",)
 
 
 def markers(chain) -> list:

@@ -93,7 +93,9 @@ def _default_name() -> str:
     name = os.environ.get("TAPEGRAD_BACKEND", "").strip().lower()
     if name:
         return name
-    return "numba" if numba_installed() else "numpy"
+    have = numba_installed() and importlib.util.find_spec(
+        "tapegrad.backends.numba_backend") is not None
+    return "numba" if have else "numpy"
 
 
 # The CPU backend every CPU tensor goes through. A plain module global: one attribute read

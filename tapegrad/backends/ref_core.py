@@ -55,16 +55,21 @@ def relu_backward(g, y):
     return np.where(y > 0, g, np.zeros((), dtype=np.result_type(g, y)))
 
 
-try:  # SciPy's erf is exact and vectorised; math.erf per element is the fallback.
-    from scipy.special import erf as _erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf = None
 _erf_obj = np.frompyfunc(math.erf, 1, 1)
+_scipy_erf = []  # filled on first use: importing SciPy costs about a second
 
 
 def erf(x):
-    if _erf is not None:
-        return _erf(x).astype(x.dtype, copy=False)
+    """The error function; SciPy's vectorised one when installed, else math.erf per element."""
+    if not _scipy_erf:
+        try:
+            from scipy.special import erf as f
+        except ImportError:  # pragma: no cover - depends on the environment
+            f = None
+        _scipy_erf.append(f)
+    f = _scipy_erf[0]
+    if f is not None:
+        return f(x).astype(x.dtype, copy=False)
     return _erf_obj(x).astype(x.dtype)
 
 

@@ -32,6 +32,11 @@ def _prev(t, reverse, n):
     return p if 0 <= p < n else -1
 
 
+def _transposed(w):
+    # A C-ordered copy of w.T: small BLAS products run markedly faster on it than on the view.
+    return np.ascontiguousarray(w.T)
+
+
 def _sigmoid(x, out):
     # 0.5 * (1 + tanh(x / 2)): exact and overflow-free, the same formula as ref_core.sigmoid.
     np.multiply(x, 0.5, out=out)
@@ -45,7 +50,7 @@ def _sigmoid(x, out):
 def rnn_tanh_seq(xw, h0, w_hh, reverse):
     """All states of ``h_t = tanh(xw_t + h_{t-1} W_hh^T)``, shape ``(T, B, H)``."""
     ys = np.empty_like(xw)
-    w_t = w_hh.T
+    w_t = _transposed(w_hh)
     h = h0
     for t in _steps(xw.shape[0], reverse):
         a = h @ w_t
@@ -57,7 +62,7 @@ def rnn_tanh_seq(xw, h0, w_hh, reverse):
 def rnn_relu_seq(xw, h0, w_hh, reverse):
     """All states of ``h_t = relu(xw_t + h_{t-1} W_hh^T)``, shape ``(T, B, H)``."""
     ys = np.empty_like(xw)
-    w_t = w_hh.T
+    w_t = _transposed(w_hh)
     h = h0
     for t in _steps(xw.shape[0], reverse):
         a = h @ w_t
@@ -89,13 +94,14 @@ def _elman_backward(gy, act_grad, h0, w_hh, reverse):
 
 # ---- LSTM -----------------------------------------------------------------------------------
 def lstm_seq(xw, h0, c0, w_hh, reverse):
-    """All ``(h, c)`` of an LSTM and its activated gates ``(T, B, 4H)`` for backward."""
+    """All ``h`` and ``c`` ``(T, B, H)`` of an LSTM, and ``acts`` ``(T, B, 5H)`` for backward:
+    the activated gates ``i, f, g, o`` then ``tanh(c)``."""
     n, b, h4 = xw.shape
     hs = h4 // 4
     ys = np.empty_like(xw, shape=(n, b, hs))
     cs = np.empty_like(ys)
-    acts = np.empty_like(xw)
-    w_t = w_hh.T
+    acts = np.empty_like(xw, shape=(n, b, 5 * hs))
+    w_t = _transposed(w_hh)
     h, c = h0, c0
     for t in _steps(n, reverse):
         a = h @ w_t
@@ -103,27 +109,27 @@ def lstm_seq(xw, h0, c0, w_hh, reverse):
         act = acts[t]
         _sigmoid(a[:, :2 * hs], act[:, :2 * hs])
         np.tanh(a[:, 2 * hs:3 * hs], out=act[:, 2 * hs:3 * hs])
-        _sigmoid(a[:, 3 * hs:], act[:, 3 * hs:])
-        i, f, g, o = act[:, :hs], act[:, hs:2 * hs], act[:, 2 * hs:3 * hs], act[:, 3 * hs:]
+        _sigmoid(a[:, 3 * hs:], act[:, 3 * hs:4 * hs])
+        i, f, g, o = act[:, :hs], act[:, hs:2 * hs], act[:, 2 * hs:3 * hs], act[:, 3 * hs:4 * hs]
         c = np.multiply(f, c, out=cs[t])
         c += i * g
-        h = np.tanh(c, out=ys[t])
-        h *= o
+        tc = np.tanh(c, out=act[:, 4 * hs:])
+        h = np.multiply(tc, o, out=ys[t])
     return ys, cs, acts
 
 
 def lstm_seq_backward(gy, gc, cs, acts, c0, w_hh, reverse):
     """Gradients of the gate pre-activations ``(T, B, 4H)``, of ``h0`` and of ``c0``."""
-    n, _, hs = cs.shape
-    g_pre = np.empty_like(acts)
+    n, b, hs = cs.shape
+    g_pre = np.empty_like(cs, shape=(n, b, 4 * hs))
     dh = np.zeros_like(c0)
     dc = np.zeros_like(c0)
     for t in _back_steps(n, reverse):
         act = acts[t]
-        i, f, g, o = act[:, :hs], act[:, hs:2 * hs], act[:, 2 * hs:3 * hs], act[:, 3 * hs:]
+        i, f, g, o = act[:, :hs], act[:, hs:2 * hs], act[:, 2 * hs:3 * hs], act[:, 3 * hs:4 * hs]
+        tc = act[:, 4 * hs:]
         p = _prev(t, reverse, n)
         c_prev = c0 if p < 0 else cs[p]
-        tc = np.tanh(cs[t])
         d = gy[t] + dh
         dcc = gc[t] + dc + d * o * (1 - tc * tc)
         gp = g_pre[t]
@@ -144,7 +150,7 @@ def gru_seq(xw, h0, w_hh, b_hh, reverse):
     ys = np.empty_like(xw, shape=(n, b, hs))
     acts = np.empty_like(xw)
     hns = np.empty_like(ys)
-    w_t = w_hh.T
+    w_t = _transposed(w_hh)
     h = h0
     for t in _steps(n, reverse):
         gh = h @ w_t

@@ -59,6 +59,8 @@ class Index(Node):
             r = x[idx]
         except IndexError as e:
             _index_error(x.shape, idx, e)
+        if basic and r.ndim == 0 and type(r) is not type(x):
+            r = x[idx + (Ellipsis,)]  # NumPy answers x[i, j] with a copied scalar, not a view
         # ascontiguousarray turns a 0-d result (x[i, j] with integer tensors) into shape (1,)
         return r if basic or r.ndim == 0 else be.xp.ascontiguousarray(r)
 

@@ -3,7 +3,8 @@
 Committing bumps the version counter (shared with every view), so a node that saved the old
 value notices at backward time, and records where the change happened so the error can name
 that line. The tensor then takes the result's place on the tape. In-place on a leaf that
-requires grad, or on a view of one, raises, as in PyTorch.
+requires grad, or on a view of one, raises, as in PyTorch. Writing through a view of a tensor
+that requires grad rewrites the base's history (:mod:`tapegrad.autograd.copy_slices`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 import numpy as np
 
+from tapegrad.autograd import copy_slices as _CS
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import Node, SavedOutput
 
@@ -33,18 +35,12 @@ def check_inplace(x, op: str) -> None:
     """Raise if ``x`` may not be changed in place while recording."""
     if not _GRAD.grad_enabled:
         return
+    base = x._base
+    if base is not None and (x._requires_grad or base._requires_grad):
+        _CS.check_view(x, op)  # views made in no_grad mode, split pieces, views of leaves
     if x.requires_grad and x.grad_fn is None:
         raise RuntimeError(f"{op}: a leaf Variable that requires grad (shape "
                            f"{tuple(x.shape)}) is being used in an in-place operation.")
-    base = x._base
-    if base is not None and base.requires_grad:
-        if base.grad_fn is None:
-            raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad (shape "
-                               f"{tuple(base.shape)}) is being used in an in-place operation.")
-        raise RuntimeError(f"{op}: in-place modification of a view (shape {tuple(x.shape)}) of "
-                           f"a tensor that requires grad (shape {tuple(base.shape)}) is not "
-                           "supported; write into the base with indexing (base[idx] = value) "
-                           "or use an out-of-place operation")
 
 
 def commit(x, r, op: str):
@@ -55,10 +51,15 @@ def commit(x, r, op: str):
     if r._dtype is not x._dtype and r._dtype._cat > x._dtype._cat:
         raise RuntimeError(f"{op}: result type {r._dtype.name} can't be cast to the desired "
                            f"output type {x._dtype.name}")
+    if x._base is not None and (r.grad_fn is not None or x._fw or r._fw):
+        # Through a view: the base takes the history (checks first, nothing written yet).
+        if r.grad_fn is not None or _CS.tangent_follows_base(x):
+            return _CS.commit_view(x, r, op, f"{op} at {user_location()}")
     if r._data is not x._data:
         try:
             x._data[...] = r._data
         except ValueError as e:
+            _CS.check_overlap(x, op)
             raise RuntimeError(f"{op}: cannot write into tensor of shape {tuple(x.shape)}: "
                                f"{e}") from None
     x._vc[0] += 1
@@ -72,9 +73,13 @@ def commit(x, r, op: str):
             if type(s) is SavedOutput and s.nr == r._out_nr:
                 saved[i] = SavedOutput(x._data, x._vc, s.nr, x._device, s.fw)
                 node._versions[i] = x._vc[0]
+        old_fn, old_nr = x.grad_fn, x._out_nr
         x.grad_fn = node
         x._out_nr = r._out_nr
         x._requires_grad = True
+        _CS.move_retain(x, old_fn, old_nr)
+    if len(x._vc) > 2 and (node is not None or x._fw):
+        _CS.rebase_views(x)  # x has views: they now see x's new history and tangent
     return x
 
 
@@ -86,8 +91,7 @@ def inplace(x, fn, op: str, *args, **kwargs):
     # The op sees a stand-in for x (same place on the tape, same memory). If the op saved
     # it for backward, the stand-in keeps a private copy of the old values, as PyTorch's
     # ``original_self``: otherwise the commit below would overwrite what backward needs.
-    xa = x._make(x._data, x._requires_grad, x.grad_fn, x._out_nr, x._device)
-    xa._fw = x._fw  # forward AD: the stand-in carries x's tangents into the op
+    xa = _CS.standin(x)  # forward AD: the stand-in carries x's tangents into the op
     refs = sys.getrefcount(xa)  # measured, not assumed: the count's base varies by Python
     r = fn(xa, *args, **kwargs)
     if r is not xa and sys.getrefcount(xa) > refs:
@@ -126,7 +130,7 @@ def _overwrite(x, value, op):
     v_rg = getattr(value, "_requires_grad", False)
     if _GRAD.grad_enabled and (x._requires_grad or v_rg) or x._fw or \
             getattr(value, "_fw", None):  # forward AD: the tangent is overwritten too
-        return commit(x, Fill.apply(x, value), op)
+        return commit(x, Fill.apply(_CS.standin(x), value), op)
     x._data[...] = value._data if hasattr(value, "_data") else value
     x._vc[0] += 1
     x._vc[1] = f"{op} at {user_location()}"
@@ -190,4 +194,4 @@ def setitem(x, idx, value):
         x._vc[0] += 1
         x._vc[1] = f"setitem at {user_location()}"
         return x
-    return commit(x, index_put(x, nidx, value), "setitem")
+    return commit(x, index_put(_CS.standin(x), nidx, value), "setitem")

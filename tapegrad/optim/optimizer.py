@@ -24,6 +24,7 @@ import numpy as np
 
 from tapegrad import backends as _backends
 from tapegrad.autograd.grad_mode import enable_grad
+from tapegrad._dtype import float64, get_default_dtype
 from tapegrad.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -53,9 +54,15 @@ def zeros_state(p: Tensor, value: float = 0.0) -> Tensor:
     return Tensor._make(arr, False, None, 0, p._device)
 
 
+def _step_dtype():
+    # PyTorch's _get_scalar_dtype: float64 when that is the default dtype, else float32.
+    return np.float64 if get_default_dtype() is float64 else np.float32
+
+
 def step_counter() -> Tensor:
-    """A 0-d float32 step count, as PyTorch keeps ``state["step"]``."""
-    return Tensor._make(np.zeros((), dtype=np.float32))
+    """A 0-d step count, as PyTorch keeps ``state["step"]`` (float32, or float64 when that
+    is the default dtype)."""
+    return Tensor._make(np.zeros((), dtype=_step_dtype()))
 
 
 def bump_step(t: Tensor) -> float:
@@ -283,7 +290,9 @@ def _cast_state(p: Tensor, index, name, value):
             raise ValueError(f"load_state_dict: state '{name}' of parameter {index} has shape "
                              f"{tuple(t.shape)}, but the parameter has shape {tuple(p.shape)}")
         if name == "step":
-            return Tensor._make(np.array(float(t.item()), dtype=np.float32))
+            # Kept in its own floating dtype, as PyTorch does (pytorch issue 74424).
+            dt = t.dtype.np if t.dtype.is_floating_point else _step_dtype()
+            return Tensor._make(np.array(float(t.item()), dtype=dt))
         if t.ndim != 0:
             t = t.to(p.device).to(p.dtype)
             return Tensor._make(backend_of(p).xp.array(t._data, copy=True), False, None, 0,

@@ -31,9 +31,9 @@ def run(torch):
     except RuntimeError:
         version_ok = 1.0
 
-    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.BatchNorm1d(6), nn.Linear(6, 2))
     model.load_state_dict({k: (torch.tensor(rng.normal(size=tuple(v.shape)))
-                               if v.is_floating_point() else v)
+                               if k.endswith(("weight", "bias")) else v)
                            for k, v in model.state_dict().items()})
     opt = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1, amsgrad=True)
     x = torch.tensor(rng.normal(size=(8, 4)))
@@ -54,7 +54,7 @@ def run(torch):
         after_save = [train_step() for _ in range(2)]
         ckpt = torch.load(path)
 
-    model2 = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
+    model2 = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.BatchNorm1d(6), nn.Linear(6, 2))
     model2.load_state_dict(ckpt["model"])
     model.load_state_dict(model2.state_dict())
     opt.load_state_dict(ckpt["opt"])

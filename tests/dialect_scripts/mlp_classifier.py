@@ -5,7 +5,9 @@ import numpy as np
 
 def run(torch):
     nn = torch.nn
-    from torch.utils.data import DataLoader, TensorDataset
+    # Attribute access, not `from torch.utils.data import ...`: an import statement looks up
+    # the module called "torch" in sys.modules, not the library this function was handed.
+    DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(48, 4))
@@ -36,7 +38,7 @@ def run(torch):
     model.eval()
     with torch.no_grad():
         logits = model(dataset.tensors[0])
-        probs = torch.softmax(logits, dim=1)
+        probs = logits.softmax(dim=1)
         pred = logits.argmax(dim=1)
         accuracy = (pred == dataset.tensors[1]).float().mean()
     smooth = nn.CrossEntropyLoss(label_smoothing=0.1, reduction="sum")(logits, dataset.tensors[1])
