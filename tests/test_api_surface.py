@@ -6,11 +6,15 @@ their order and their defaults agree:
 
 * Python-level PyTorch objects (``nn`` modules, optimizers, ``autograd.functional``, ...): the
   signature from ``inspect.signature`` (for classes, of ``__init__``).
-* C builtins (``torch.add``, ``Tensor.sum``, ...) have no Python signature; their docstrings
-  start with one line per overload (``add(input, other, *, alpha=1, out=None) -> Tensor``, and
-  ``.. function:: max(input, dim, keepdim=False, *, out=None)`` for further overloads), which is
-  the signature PyTorch's argument parser accepts. Each documented overload is checked.
-* Builtins with neither (listed in ``NO_SIGNATURE``) are only checked for existence.
+* C builtins (``torch.add``, ``Tensor.sum``, ...) have no Python signature; the type stubs
+  PyTorch ships (``torch/_C/_VariableFunctions.pyi``, ``TensorBase`` in ``torch/_C/__init__.pyi``,
+  ``torch/_C/_nn.pyi``) list one ``@overload`` per signature its argument parser accepts, and
+  each overload is checked. Overloads that one Python signature cannot name the PyTorch way
+  are in ``TOLERATED`` with the reason, and ``test_tolerated_overloads_behave`` runs those calls
+  in both libraries.
+* Names with no signature anywhere (``NO_SIGNATURE``) are only checked for existence; a test
+  keeps that list honest.
+* Operators (``__getitem__`` ...) are called positionally, so only their arity is compared.
 
 Arguments PyTorch has for features outside tapegrad's scope (``out=``, memory layouts, pinned
 memory, fused/foreach kernels) are listed in ``OUT_OF_SCOPE`` and not required.

@@ -1,0 +1,310 @@
+"""Numba kernels for the core ops: same names, signatures and answers as ``ref_core``.
+
+Why they beat NumPy: a backward such as ``g * (1 - y * y)`` is four ufunc calls and three
+temporaries in NumPy, one loop here; on the small arrays of a per-op chain the ufunc call
+overhead dominates, on large arrays the memory passes do.
+
+Every kernel is a small Python wrapper around an ``@njit(cache=True)`` loop over 1-D views.
+The wrapper sends everything the loop was not written for to the reference kernel, which
+gives the same answer: float16 and integer arrays, mixed dtypes, broadcasting, and arrays
+that are not C-contiguous (a 1-D view of those would be a copy). A loop that fails to
+compile falls back too, through :func:`numba_backend.fallback` (one warning).
+
+Importing this module imports numba but compiles nothing: each loop compiles on its first
+call per dtype (float32 / float64), or loads from numba's on-disk cache.
+
+>>> KERNELS["tanh_backward"](np.ones(2), np.full(2, 0.5))
+array([0.75, 0.75])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numba.core.errors import NumbaError
+
+from tapegrad.backends import ref_core as R
+from tapegrad.backends.numba_backend import fallback
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_nd = np.ndarray
+_empty = np.empty
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+# Below this many elements a full reduction runs in the jitted loop (no call overhead);
+# above it NumPy's pairwise SIMD sum is both faster and more accurate.
+_SMALL_REDUCE = 4096
+
+
+def _fast1(x) -> bool:
+    """A float32/float64 C-contiguous ndarray: what the 1-D loops are written for."""
+    if type(x) is not _nd:
+        return False
+    d = x.dtype
+    return (d is _F64 or d is _F32) and x.flags.c_contiguous
+
+
+def _fast2(a, b) -> bool:
+    """Two fast arrays of one dtype and one shape (no broadcasting, no promotion)."""
+    if type(a) is not _nd or type(b) is not _nd:
+        return False
+    d = a.dtype
+    return (d is _F64 or d is _F32) and b.dtype is d and a.shape == b.shape and \
+        a.flags.c_contiguous and b.flags.c_contiguous
+
+
+# ---- activations ----------------------------------------------------------------------------
+@njit(**_JIT)
+def _tanh(x, out):
+    for i in range(x.size):
+        out[i] = math.tanh(x[i])
+
+
+@njit(**_JIT)
+def _tanh_backward(g, y, out):
+    for i in range(g.size):
+        v = y[i]
+        out[i] = g[i] * (1 - v * v)
+
+
+@njit(**_JIT)
+def _sigmoid(x, out):
+    for i in range(x.size):
+        out[i] = 0.5 + 0.5 * math.tanh(0.5 * x[i])
+
+
+@njit(**_JIT)
+def _sigmoid_backward(g, y, out):
+    for i in range(g.size):
+        v = y[i]
+        out[i] = g[i] * v * (1 - v)
+
+
+@njit(**_JIT)
+def _relu(x, out):
+    for i in range(x.size):
+        v = x[i]
+        # As np.maximum(v, 0): NaN propagates and -0.0 stays -0.0.
+        out[i] = v if (v >= 0 or v != v) else 0
+
+
+@njit(**_JIT)
+def _relu_backward(g, y, out):
+    for i in range(g.size):
+        out[i] = g[i] if y[i] > 0 else 0
+
+
+@njit(**_JIT)
+def _erf(x, out):
+    for i in range(x.size):
+        out[i] = math.erf(x[i])
+
+
+def _unary(name, loop, ref, x):
+    # Shared body of the one-input activations; the loop writes a fresh output.
+    if _fast1(x):
+        out = _empty(x.shape, x.dtype)
+        try:
+            loop(x.reshape(-1), out.reshape(-1))
+        except NumbaError:
+            return fallback(name, ref, x)
+        return out
+    return ref(x)
+
+
+def _binary(name, loop, ref, g, y):
+    if _fast2(g, y):
+        out = _empty(g.shape, g.dtype)
+        try:
+            loop(g.reshape(-1), y.reshape(-1), out.reshape(-1))
+        except NumbaError:
+            return fallback(name, ref, g, y)
+        return out
+    return ref(g, y)
+
+
+def tanh(x):
+    """tanh(x); NumPy's own SIMD tanh wins on large arrays, the loop on small ones."""
+    if x.size > 4096:
+        return R.tanh(x)
+    return _unary("tanh", _tanh, R.tanh, x)
+
+
+def tanh_backward(g, y):
+    """g * (1 - y^2) in one pass."""
+    return _binary("tanh_backward", _tanh_backward, R.tanh_backward, g, y)
+
+
+def sigmoid(x):
+    """0.5 + 0.5 tanh(x / 2) in one pass."""
+    return _unary("sigmoid", _sigmoid, R.sigmoid, x)
+
+
+def sigmoid_backward(g, y):
+    """g * y * (1 - y) in one pass."""
+    return _binary("sigmoid_backward", _sigmoid_backward, R.sigmoid_backward, g, y)
+
+
+def relu(x):
+    return _unary("relu", _relu, R.relu, x)
+
+
+def relu_backward(g, y):
+    """g where y > 0, else 0, in one pass."""
+    return _binary("relu_backward", _relu_backward, R.relu_backward, g, y)
+
+
+def erf(x):
+    """math.erf per element: no SciPy import, one pass."""
+    return _unary("erf", _erf, R.erf, x)
+
+
+# ---- clamp ----------------------------------------------------------------------------------
+@njit(**_JIT)
+def _clamp(x, lo, hi, has_lo, has_hi, out):
+    for i in range(x.size):
+        v = x[i]
+        # Comparisons with NaN are False: a NaN input stays NaN, as with np.maximum.
+        if has_lo and v < lo:
+            v = lo
+        if has_hi and v > hi:
+            v = hi
+        out[i] = v
+
+
+def _bound(b, dt):
+    # A bound the loop takes as a scalar of the array's dtype; None when it cannot.
+    if b is None:
+        return dt.type(0)
+    if type(b) in (float, int) or isinstance(b, (np.floating, np.integer)):
+        v = dt.type(b)
+        return None if v != v else v  # a NaN bound makes everything NaN: reference path
+    return None
+
+
+def clamp(x, lo, hi):
+    """min(max(x, lo), hi) in one pass (either bound may be None)."""
+    if _fast1(x):
+        dt = x.dtype
+        blo, bhi = _bound(lo, dt), _bound(hi, dt)
+        if blo is not None and bhi is not None:
+            out = _empty(x.shape, dt)
+            try:
+                _clamp(x.reshape(-1), blo, bhi, lo is not None, hi is not None,
+                       out.reshape(-1))
+            except NumbaError:
+                return fallback("clamp", R.clamp, x, lo, hi)
+            return out
+    return R.clamp(x, lo, hi)
+
+
+# ---- un-broadcasting ------------------------------------------------------------------------
+@njit(**_JIT)
+def _sum_rows(g, out):
+    # g is (m, n) C-contiguous: out[j] = sum_i g[i, j], in NumPy's order (row after row).
+    m, n = g.shape
+    for j in range(n):
+        out[j] = 0
+    for i in range(m):
+        for j in range(n):
+            out[j] += g[i, j]
+
+
+@njit(**_JIT)
+def _sum_all(g):
+    acc = 0.0
+    for i in range(g.size):
+        acc += g[i]
+    return acc
+
+
+def sum_to(g, shape):
+    """Sum ``g`` over its broadcast dims down to ``shape``.
+
+    Two patterns get a loop: dropping leading dims (a bias gradient, (m, n) -> (n,) or
+    (1, n)) and summing a small array to one element. Anything else is the reference's.
+    """
+    shape = tuple(shape)
+    if not _fast1(g) or g.shape == shape:
+        return R.sum_to(g, shape)
+    k = 0
+    while k < len(shape) and shape[k] == 1:
+        k += 1
+    tail = shape[k:]
+    try:
+        if len(tail) < g.ndim and g.shape[g.ndim - len(tail):] == tail:
+            n = math.prod(tail)
+            out = _empty(shape, g.dtype)
+            if n == 0 or g.size == 0:
+                out.fill(0)
+            else:
+                _sum_rows(g.reshape(-1, n), out.reshape(-1))
+            return out
+        if math.prod(shape) == 1 and g.size <= _SMALL_REDUCE:
+            return np.full(shape, _sum_all(g.reshape(-1)), dtype=g.dtype)
+    except NumbaError:
+        return fallback("sum_to", R.sum_to, g, shape)
+    return R.sum_to(g, shape)
+
+
+# ---- scatter-add ----------------------------------------------------------------------------
+@njit(**_JIT)
+def _scatter_rows(z, rows, g, width):
+    # z (flat) += g (flat) row by row: g row i goes to z row rows[i]; repeats accumulate.
+    for i in range(rows.size):
+        r = rows[i] * width
+        s = i * width
+        for j in range(width):
+            z[r + j] += g[s + j]
+
+
+def _int_arrays(idx) -> bool:
+    for i in idx:
+        if type(i) is not _nd or i.dtype.kind not in "iu":
+            return False
+    return True
+
+
+def index_add(z, idx, g):
+    """z[idx] += g in place, repeated indices accumulating (``np.add.at`` semantics).
+
+    The loop takes a tuple of integer arrays indexing the leading dims of ``z`` (an
+    embedding or gather backward); slices, masks, negative or out-of-range indices and
+    anything non-contiguous go to the reference kernel, which raises NumPy's errors.
+    """
+    if type(idx) is tuple and idx and len(idx) <= z.ndim and _int_arrays(idx) and \
+            _fast2_like(z, g):
+        lead = z.shape[:len(idx)]
+        try:
+            rows = np.ravel_multi_index(idx, lead)  # raises on negative / out of range
+        except (ValueError, TypeError):
+            return R.index_add(z, idx, g)
+        width = math.prod(z.shape[len(idx):])
+        if g.shape == rows.shape + z.shape[len(idx):] and g.flags.c_contiguous:
+            try:
+                _scatter_rows(z.reshape(-1), rows.reshape(-1), g.reshape(-1), width)
+            except NumbaError:
+                return fallback("index_add", R.index_add, z, idx, g)
+            return None
+    return R.index_add(z, idx, g)
+
+
+def _fast2_like(z, g) -> bool:
+    return _fast1(z) and type(g) is _nd and g.dtype is z.dtype
+
+
+KERNELS = {
+    "tanh": tanh,
+    "tanh_backward": tanh_backward,
+    "sigmoid": sigmoid,
+    "sigmoid_backward": sigmoid_backward,
+    "relu": relu,
+    "relu_backward": relu_backward,
+    "erf": erf,
+    "clamp": clamp,
+    "sum_to": sum_to,
+    "index_add": index_add,
+}
