@@ -223,14 +223,20 @@ def check_overlap(x, op: str) -> None:
 
 def tangent_follows_base(x) -> bool:
     """Forward AD without grad: True when a write into the view ``x`` changes its base's
-    tangent. A dual tensor (make_dual) is a view of its primal for backward but its own base
-    for tangents, as in PyTorch, so views through one keep the old rule (the view alone)."""
+    tangent (then it goes through :func:`commit_view` too)."""
     chain = getattr(x, "_view_chain", None)
     a = x._data
     if chain is None or markers(chain) or not getattr(a.flags, "writeable", True) or \
             any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
         return False
-    return all(step[0].name != "alias" for step in chain)
+    return not _through_dual(chain)
+
+
+def _through_dual(chain) -> bool:
+    # A dual tensor (make_dual) is a view of its primal for backward but its own base for
+    # tangents, as in PyTorch. Views through one keep the simple rule: a write changes the
+    # tangent of the view alone (its dual base's tangent is not updated: a known limit).
+    return any(type(step) is tuple and step[0].name == "alias" for step in chain)
 
 
 # ---- committing a write through a view ------------------------------------------------------
@@ -275,7 +281,10 @@ def commit_view(x, r, op: str, where: str):
         base._out_nr = 0
         base._requires_grad = True
         move_retain(base, old_fn, old_nr)
-    if out._fw:
+    if _through_dual(x._view_chain):
+        if x._fw or r._fw:
+            x._fw = r._fw
+    elif out._fw:
         from tapegrad.autograd.forward_ad import copy_tangents
 
         base._fw = None
@@ -318,7 +327,7 @@ def rebase_views(base) -> None:
     for v in views:
         old_fn, old_nr = v.grad_fn, v._out_nr
         chain = v._view_chain
-        if fw and not markers(chain):
+        if fw and not markers(chain) and not _through_dual(chain):
             _view_tangents(v, fw, chain)
         if not rg:
             continue
