@@ -8,6 +8,7 @@ tensor([2., 4., 6.])
 """
 
 from tapegrad import backends  # noqa: F401
+from tapegrad.backends import get_num_threads, set_num_threads
 from tapegrad._device import device
 from tapegrad._dtype import (bool, double, dtype, float, float16, float32, float64,  # noqa: A004
                              get_default_dtype, half, int, int8, int16, int32, int64, long,

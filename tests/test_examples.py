@@ -86,6 +86,13 @@ def test_digits_mlp_short_run(tmp_path):
     assert png.exists() and _is_png(png)
 
 
+@pytest.mark.slow
+def test_digits_mlp_full_run_reaches_97_percent():
+    ex = _load("digits_mlp")
+    res = ex.main(["--no-plot", "--quiet"])  # the default 40 epochs: about 15 s
+    assert res["test_acc"][-1] >= 0.97
+
+
 def test_birnn_sequence_learns(capsys):
     ex = _load("birnn_sequence")
     res = ex.main(["--steps", "60", "--length", "12", "--hidden", "16", "--no-compare",

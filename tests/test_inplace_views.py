@@ -83,6 +83,7 @@ def shape_op_chains(lib, x, w):
     v.mul_(w[:3])
     n = m.narrow(1, 0, 2).reshape(6)
     n[::2].copy_(w[1:4] * 5)
+    m.t()[3].view(3, 1).mul_(w[1:, None])  # a view reshaped after strided steps
     return m * 1 + v.sum()
 
 
@@ -91,6 +92,7 @@ def base_without_grad(lib, x, w):
     u = z[0]                           # made before z requires grad: follows z afterwards
     z[1].copy_(w)
     z[2:].fill_(w[0])
+    assert u.requires_grad and u.grad_fn is not None  # (PyTorch rebuilds u's grad_fn here)
     u.add_(x[0])
     return u * z + x
 
@@ -130,8 +132,8 @@ def views_of_views(lib, x, w):
 
 def functional_inplace_on_view(lib, x, w):
     m = x - 0.8
-    lib.nn.functional.relu(m[1:], inplace=True)
     m[0].clamp_(0.5, 0.9)
+    lib.nn.functional.relu(m[1:], inplace=True)  # saves its output: the last write to m
     return m * w
 
 

@@ -47,6 +47,12 @@ def replay(t, chain, *, exact: bool = True):
     return t
 
 
+def _backend(dev):
+    from tapegrad import backends
+
+    return backends.CPU_BACKEND if dev is CPU else backends.backend_for_device(dev)
+
+
 def _step_nodes(chain, base_shape, be):
     # Each step's forward run on a stand-in array fills in what its vjp needs (input shape,
     # index...). The stand-in is C-contiguous, so `view` steps run as `reshape`.
@@ -68,10 +74,7 @@ def _embed(node, g):
     """Zeros of the base's shape holding ``g`` where the view lies (differentiable)."""
     nodes = node.__dict__.get("_steps")
     if nodes is None:
-        from tapegrad import backends
-
-        be = backends.CPU_BACKEND if g._device is CPU else backends.backend_for_device(g._device)
-        nodes = node._steps = _step_nodes(node.chain, node.base_shape, be)
+        nodes = node._steps = _step_nodes(node.chain, node.base_shape, _backend(g._device))
     for n in reversed(nodes):
         (g,) = n.vjp(g)
     return g
@@ -79,6 +82,21 @@ def _embed(node, g):
 
 def _outside(node, like):
     """Bool array, True outside the viewed region (a constant: no gradient flows to it)."""
+    be = _backend(like._device)
+    mask = be.xp.ones(node.base_shape, dtype=bool)
+    region = mask
+    for step in node.chain:  # the fast way: the region itself, as a view of the mask
+        if type(step) is str:
+            continue
+        cls, attrs = step
+        if cls.name == "reshape":
+            if not region.flags.c_contiguous:
+                break  # reshaping might copy: take the general way below
+            attrs = dict(attrs, op="reshape")
+        region = cls.forward(_new(cls), be, region, **attrs)
+    else:
+        region[...] = False
+        return mask
     from tapegrad.autograd.grad_mode import no_grad
     from tapegrad.creation import ones
 

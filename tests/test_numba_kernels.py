@@ -1,0 +1,264 @@
+"""Every numba kernel against its NumPy reference on random inputs: float32 and float64,
+C-contiguous, non-contiguous, broadcast, zero-size and 0-d arrays, and float16 (which must
+take the reference path and give the reference's answer bit for bit)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from tapegrad.backends import numba_backend, numba_core, numba_nn  # noqa: E402
+from tapegrad.backends.numpy_backend import reference_kernels  # noqa: E402
+
+REF = reference_kernels()
+FAST = {**numba_core.KERNELS, **numba_nn.KERNELS}
+DTYPES = [np.float32, np.float64]
+
+
+def _tol(dt):
+    # float32: the loops keep float64 intermediates, the reference rounds every step to
+    # float32, so cancellations (gelu at x = -5) differ by a few float32 ulps of O(1).
+    return dict(rtol=2e-6, atol=1e-5) if dt == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+def _layouts(rng, shape, dt, lo=-3.0, hi=3.0):
+    """The same values as C-contiguous, transposed, strided and broadcast arrays."""
+    base = rng.uniform(lo, hi, shape).astype(dt)
+    out = [("contiguous", base)]
+    if base.ndim >= 2:
+        out.append(("transposed", np.ascontiguousarray(base.T).T))
+    big = rng.uniform(lo, hi, shape[:-1] + (2 * shape[-1],) if shape else (2,)).astype(dt)
+    if shape:
+        out.append(("strided", big[..., ::2]))
+        out.append(("broadcast", np.broadcast_to(base[..., :1], shape)))
+    return out
+
+
+def _check(name, *args, dt=np.float64):
+    want = REF[name](*args)
+    got = FAST[name](*args)
+    if isinstance(want, tuple):
+        for w, g in zip(want, got):
+            _same(w, g, dt)
+    else:
+        _same(want, got, dt)
+
+
+def _same(want, got, dt):
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, **_tol(dt))
+
+
+UNARY = ["tanh", "sigmoid", "relu", "erf"]
+GRAD = ["tanh_backward", "sigmoid_backward", "relu_backward"]
+SHAPES = [(64,), (7, 5), (2, 3, 4), (), (0, 3)]
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", UNARY)
+def test_unary(name, shape, dt):
+    rng = np.random.default_rng(0)
+    for _, x in _layouts(rng, shape, dt):
+        _check(name, x, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", GRAD)
+def test_backward(name, shape, dt):
+    rng = np.random.default_rng(1)
+    y = rng.uniform(-1, 1, shape).astype(dt)
+    for _, g in _layouts(rng, shape, dt):
+        _check(name, g, y, dt=dt)
+        _check(name, y, g, dt=dt)
+    if shape:  # broadcasting between the two inputs goes to the reference as well
+        _check(name, rng.uniform(-1, 1, shape[-1:]).astype(dt), y, dt=dt)
+
+
+def test_nan_inf_and_signed_zero():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, -2.5])
+    for name in UNARY:
+        _check(name, x)
+    assert np.signbit(FAST["relu"](x)[4])  # -0.0 stays -0.0, as np.maximum(-0.0, 0)
+    _check("relu_backward", np.ones(7), x)
+    _check("clamp", x, -1.0, 1.0)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_clamp(dt):
+    rng = np.random.default_rng(2)
+    for _, x in _layouts(rng, (6, 5), dt):
+        for lo, hi in [(-1.0, 1.0), (None, 0.5), (-0.25, None), (0, 2), (0.1, 0.1)]:
+            _check("clamp", x, lo, hi, dt=dt)
+    _check("clamp", rng.uniform(-2, 2, (3,)).astype(dt), float("nan"), None, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("gshape,shape", [((5, 4), (4,)), ((5, 4), (1, 4)), ((3, 5, 4), (4,)),
+                                          ((3, 5, 4), (5, 4)), ((3, 5, 4), (1, 1, 4)),
+                                          ((5, 4), ()), ((5, 4), (1, 1)), ((5, 4), (5, 1)),
+                                          ((0, 4), (4,)), ((5, 0), (0,)), ((), ()),
+                                          ((3, 1, 4), (1, 4)), ((8000,), (1,))], ids=str)
+def test_sum_to(gshape, shape, dt):
+    rng = np.random.default_rng(3)
+    for _, g in _layouts(rng, gshape, dt):
+        want, got = REF["sum_to"](g, shape), FAST["sum_to"](g, shape)
+        assert got.shape == want.shape == shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dt == np.float32 else 1e-12,
+                                   atol=1e-5 if dt == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_index_add(dt):
+    rng = np.random.default_rng(4)
+    cases = [
+        ((6, 3), (rng.integers(0, 6, 10),), (10, 3)),              # embedding backward
+        ((6,), (rng.integers(0, 6, (4, 5)),), (4, 5)),             # repeated 2-D index
+        ((4, 5), (rng.integers(0, 4, (4, 1)), np.arange(5)[None]), (4, 5)),  # gather dim 0
+        ((6, 3), (np.array([-1, 0, -1]),), (3, 3)),                # negative: reference path
+        ((6, 3), (slice(1, 3),), (2, 3)),                          # basic index: reference
+        ((6, 3), (np.array([True, False, True, False, False, True]),), (3, 3)),  # mask
+        ((6, 3), (np.zeros(0, np.int64),), (0, 3)),                # nothing to add
+    ]
+    for zshape, idx, gshape in cases:
+        g = rng.standard_normal(gshape).astype(dt)
+        want = np.zeros(zshape, dt)
+        got = np.zeros(zshape, dt)
+        REF["index_add"](want, idx, g)
+        assert FAST["index_add"](got, idx, g) is None
+        np.testing.assert_allclose(got, want, **_tol(dt))
+    with pytest.raises(IndexError):
+        FAST["index_add"](np.zeros((3, 2), dt), (np.array([0, 3]),), np.ones((2, 2), dt))
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax(name, dt):
+    rng = np.random.default_rng(5)
+    for shape in [(4, 7), (2, 3, 5), (6,), (3, 0), (0, 4)]:
+        for _, x in _layouts(rng, shape, dt, -30, 30):
+            for dim in range(x.ndim):
+                if x.shape[dim]:  # (the op layer never reduces over an empty dim)
+                    _check(name, x, dim, dt=dt)
+            if x.shape[-1]:
+                _check(name, x, -1, dt=dt)
+    big = np.array([[1000.0, 0.0, -1000.0], [np.nan, 1.0, 2.0], [-np.inf, 0.0, 1.0]], dt)
+    _check(name, big, 1, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu(approximate, dt):
+    rng = np.random.default_rng(6)
+    for shape in [(50,), (4, 6), (), (0,)]:
+        for _, x in _layouts(rng, shape, dt, -6, 6):
+            _check("gelu", x, approximate, dt=dt)
+            _check("gelu_backward", np.ones_like(x), x, approximate, dt=dt)
+            _check("gelu_backward", x * 0.5, x, approximate, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_softplus_leaky_relu(dt):
+    rng = np.random.default_rng(7)
+    for shape in [(50,), (4, 6), (), (0, 2)]:
+        for _, x in _layouts(rng, shape, dt, -30, 30):
+            for beta, thr in [(1.0, 20.0), (2.0, 5.0), (0.5, 1.0)]:
+                _check("softplus", x, beta, thr, dt=dt)
+            for slope in (0.01, 0.2, -0.5):
+                _check("leaky_relu", x, slope, dt=dt)
+                _check("leaky_relu_backward", np.ones_like(x) * 1.5, x, slope, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("ks,stride,dil", [((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 2)),
+                                           ((1, 1), (1, 1), (1, 1))], ids=str)
+def test_im2col_col2im(ks, stride, dil, dt):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 7, 8)).astype(dt)
+    _check("im2col", x, ks, stride, dil, dt=dt)
+    _check("im2col", x.transpose(0, 1, 3, 2), ks, stride, dil, dt=dt)  # non-contiguous
+    cols = REF["im2col"](x, ks, stride, dil)
+    g = rng.standard_normal(cols.shape).astype(dt)
+    _check("col2im", g, x.shape, ks, stride, dil, dt=dt)
+    _check("col2im", np.asfortranarray(g), x.shape, ks, stride, dil, dt=dt)
+    x1 = rng.standard_normal((2, 3, 9)).astype(dt)  # conv1d: reference path
+    _check("im2col", x1, (3,), (2,), (1,), dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("ks,stride,pad,dil", [((2, 2), (2, 2), (0, 0), (1, 1)),
+                                               ((3, 3), (1, 2), (1, 1), (1, 1)),
+                                               ((3, 2), (2, 1), (1, 0), (2, 1))], ids=str)
+def test_max_pool(ks, stride, pad, dil, dt):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(dt)
+    x[0, 0, 1, 1] = np.nan
+    x[1, 2, 2:4, 2:4] = 1.0  # ties: the first maximum wins
+    x[0, 1, 0:3, 0:3] = -np.inf
+    h, w = x.shape[2:]
+    out = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1
+                for s, k, st, p, d in zip((h, w), ks, stride, pad, dil))
+    args = (ks, stride, pad, dil, out)
+    want, got = REF["max_pool2d"](x, *args), FAST["max_pool2d"](x, *args)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+    _check("max_pool2d", x.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2), *args, dt=dt)
+    idx = want[1]
+    g = rng.standard_normal(idx.shape).astype(dt)
+    _check("max_pool2d_backward", g, idx, x.shape, dt=dt)
+    xv = np.nan_to_num(x, nan=0.5, neginf=-7.0)
+    _check("pool_gather", xv, idx, dt=dt)
+
+
+def test_float16_takes_the_reference_path_exactly():
+    rng = np.random.default_rng(10)
+    x = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
+    g = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
+    cases = [("tanh", (x,)), ("sigmoid", (x,)), ("relu", (x,)), ("tanh_backward", (g, x)),
+             ("sigmoid_backward", (g, x)), ("relu_backward", (g, x)), ("clamp", (x, -1, 1)),
+             ("sum_to", (x, (4,))), ("softmax", (x, 1)), ("log_softmax", (x, 1)),
+             ("gelu", (x, "none")), ("softplus", (x, 1.0, 20.0)), ("leaky_relu", (x, 0.1))]
+    for name, args in cases:
+        want, got = REF[name](*args), FAST[name](*args)
+        assert got.dtype == want.dtype == np.float16, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_integer_inputs_take_the_reference_path():
+    x = np.arange(-3, 4)
+    np.testing.assert_array_equal(FAST["relu"](x), REF["relu"](x))
+    np.testing.assert_array_equal(FAST["clamp"](x, -1, 2), REF["clamp"](x, -1, 2))
+    np.testing.assert_array_equal(FAST["sum_to"](x.reshape(7, 1) * np.ones((1, 2), int), (2,)),
+                                  REF["sum_to"](x.reshape(7, 1) * np.ones((1, 2), int), (2,)))
+
+
+def test_failed_compilation_falls_back_with_one_warning(monkeypatch):
+    from numba import njit
+
+    @njit
+    def broken(g, y, out):
+        out[0] = g.no_such_attribute  # a typing error, raised when it compiles
+
+    table = {"tanh_backward": numba_core.tanh_backward}
+    monkeypatch.setattr(numba_backend, "_TABLES", [table])
+    monkeypatch.setattr(numba_backend, "_WARNED", set())
+    monkeypatch.setattr(numba_backend, "_STATE", {"loaded": False})
+
+    def tanh_backward(g, y):
+        return numba_core._binary("tanh_backward", broken, REF["tanh_backward"], g, y)
+
+    g, y = np.ones(4), np.full(4, 0.5)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        r1 = tanh_backward(g, y)
+        r2 = tanh_backward(g, y)
+    np.testing.assert_array_equal(r1, REF["tanh_backward"](g, y))
+    np.testing.assert_array_equal(r2, r1)
+    msgs = [str(w.message) for w in rec if "failed to compile" in str(w.message)]
+    assert len(msgs) == 1 and "tanh_backward" in msgs[0]
+    assert table["tanh_backward"] is REF["tanh_backward"]  # later calls skip the compiler
