@@ -183,6 +183,7 @@ case("cumprod", lambda m, a: a.cumprod(0), F((4, 3), 0.5, 1.5))
 # ---- shape ---------------------------------------------------------------------------------
 case("reshape", lambda m, a: a.reshape(4, 3), F((3, 4)))
 case("reshape_infer", lambda m, a: a.reshape(-1, 2), F((3, 4)))
+case("reshape_copy", lambda m, a: a.t().reshape(-1, 4), F((4, 3)))  # strides force a copy
 case("view", lambda m, a: a.view(2, 6), F((3, 4)))
 case("flatten", lambda m, a: a.flatten(1), F((2, 3, 4)))
 case("unflatten", lambda m, a: a.unflatten(1, (2, 2)), F((3, 4)))

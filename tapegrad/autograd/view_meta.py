@@ -68,11 +68,12 @@ def record_view(out, x0, cls, attrs) -> None:
     else:
         out._base = base
         chain = x0._view_chain
+    if not _GRAD.grad_enabled:
+        out._view_chain = chain + ((cls, attrs), NO_GRAD) if cls is not None else \
+            chain + (NO_GRAD,)
+        return
     if cls is not None:
         chain = chain + ((cls, attrs),)
-    if not _GRAD.grad_enabled:
-        out._view_chain = chain + (NO_GRAD,)
-        return
     out._view_chain = chain
     if len(vc) > 2:
         fam = vc[2]

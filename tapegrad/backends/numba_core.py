@@ -4,14 +4,15 @@ Why they beat NumPy: a backward such as ``g * (1 - y * y)`` is four ufunc calls 
 temporaries in NumPy, one loop here; on the small arrays of a per-op chain the ufunc call
 overhead dominates, on large arrays the memory passes do.
 
-Every kernel is a small Python wrapper around an ``@njit(cache=True)`` loop over 1-D views.
+Every kernel is a small Python wrapper around an ``@njit(cache=True)`` loop over the
+elements of C-contiguous arrays (``a.flat[i]``, which numba turns into plain indexing).
 The wrapper sends everything the loop was not written for to the reference kernel, which
 gives the same answer: float16 and integer arrays, mixed dtypes, broadcasting, and arrays
 that are not C-contiguous (a 1-D view of those would be a copy). A loop that fails to
 compile falls back too, through :func:`numba_backend.fallback` (one warning).
 
 Importing this module imports numba but compiles nothing: each loop compiles on its first
-call per dtype (float32 / float64), or loads from numba's on-disk cache.
+call per dtype (float32 / float64) and number of dims, or loads from numba's disk cache.
 
 >>> KERNELS["tanh_backward"](np.ones(2), np.full(2, 0.5))
 array([0.75, 0.75])
@@ -60,69 +61,74 @@ def _fast2(a, b) -> bool:
 @njit(**_JIT)
 def _tanh(x, out):
     for i in range(x.size):
-        out[i] = math.tanh(x[i])
+        out.flat[i] = math.tanh(x.flat[i])
 
 
 @njit(**_JIT)
 def _tanh_backward(g, y, out):
     for i in range(g.size):
-        v = y[i]
-        out[i] = g[i] * (1 - v * v)
+        v = y.flat[i]
+        out.flat[i] = g.flat[i] * (1 - v * v)
 
 
 @njit(**_JIT)
 def _sigmoid(x, out):
     for i in range(x.size):
-        out[i] = 0.5 + 0.5 * math.tanh(0.5 * x[i])
+        out.flat[i] = 0.5 + 0.5 * math.tanh(0.5 * x.flat[i])
 
 
 @njit(**_JIT)
 def _sigmoid_backward(g, y, out):
     for i in range(g.size):
-        v = y[i]
-        out[i] = g[i] * v * (1 - v)
+        v = y.flat[i]
+        out.flat[i] = g.flat[i] * v * (1 - v)
 
 
 @njit(**_JIT)
 def _relu(x, out):
     for i in range(x.size):
-        v = x[i]
+        v = x.flat[i]
         # As np.maximum(v, 0): NaN propagates and -0.0 stays -0.0.
-        out[i] = v if (v >= 0 or v != v) else 0
+        out.flat[i] = v if (v >= 0 or v != v) else 0
 
 
 @njit(**_JIT)
 def _relu_backward(g, y, out):
     for i in range(g.size):
-        out[i] = g[i] if y[i] > 0 else 0
+        out.flat[i] = g.flat[i] if y.flat[i] > 0 else 0
 
 
 @njit(**_JIT)
 def _erf(x, out):
     for i in range(x.size):
-        out[i] = math.erf(x[i])
+        out.flat[i] = math.erf(x.flat[i])
 
 
 def _unary(name, loop, ref, x):
     # Shared body of the one-input activations; the loop writes a fresh output.
-    if _fast1(x):
-        out = _empty(x.shape, x.dtype)
-        try:
-            loop(x.reshape(-1), out.reshape(-1))
-        except NumbaError:
-            return fallback(name, ref, x)
-        return out
+    if type(x) is _nd:
+        d = x.dtype
+        if (d is _F64 or d is _F32) and x.flags.c_contiguous:
+            out = _empty(x.shape, d)
+            try:
+                loop(x, out)
+            except NumbaError:
+                return fallback(name, ref, x)
+            return out
     return ref(x)
 
 
 def _binary(name, loop, ref, g, y):
-    if _fast2(g, y):
-        out = _empty(g.shape, g.dtype)
-        try:
-            loop(g.reshape(-1), y.reshape(-1), out.reshape(-1))
-        except NumbaError:
-            return fallback(name, ref, g, y)
-        return out
+    if type(g) is _nd and type(y) is _nd:
+        d = g.dtype
+        if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape and \
+                g.flags.c_contiguous and y.flags.c_contiguous:
+            out = _empty(g.shape, d)
+            try:
+                loop(g, y, out)
+            except NumbaError:
+                return fallback(name, ref, g, y)
+            return out
     return ref(g, y)
 
 
@@ -166,13 +172,13 @@ def erf(x):
 @njit(**_JIT)
 def _clamp(x, lo, hi, has_lo, has_hi, out):
     for i in range(x.size):
-        v = x[i]
+        v = x.flat[i]
         # Comparisons with NaN are False: a NaN input stays NaN, as with np.maximum.
         if has_lo and v < lo:
             v = lo
         if has_hi and v > hi:
             v = hi
-        out[i] = v
+        out.flat[i] = v
 
 
 def _bound(b, dt):
@@ -193,8 +199,7 @@ def clamp(x, lo, hi):
         if blo is not None and bhi is not None:
             out = _empty(x.shape, dt)
             try:
-                _clamp(x.reshape(-1), blo, bhi, lo is not None, hi is not None,
-                       out.reshape(-1))
+                _clamp(x, blo, bhi, lo is not None, hi is not None, out)
             except NumbaError:
                 return fallback("clamp", R.clamp, x, lo, hi)
             return out

@@ -88,32 +88,32 @@ def log_softmax(x, dim):
 @njit(**_JIT)
 def _gelu(x, tanh_form, out):
     for i in range(x.size):
-        v = x[i]
+        v = x.flat[i]
         if tanh_form:
-            out[i] = 0.5 * v * (1.0 + math.tanh(_SQRT_2_PI * (v + _GELU_C * v * v * v)))
+            out.flat[i] = 0.5 * v * (1.0 + math.tanh(_SQRT_2_PI * (v + _GELU_C * v * v * v)))
         else:
-            out[i] = 0.5 * v * (1.0 + math.erf(v * _INV_SQRT2))
+            out.flat[i] = 0.5 * v * (1.0 + math.erf(v * _INV_SQRT2))
 
 
 @njit(**_JIT)
 def _gelu_backward(g, x, tanh_form, out):
     for i in range(x.size):
-        v = x[i]
+        v = x.flat[i]
         if tanh_form:
             t = math.tanh(_SQRT_2_PI * (v + _GELU_C * v * v * v))
             du = _SQRT_2_PI * (1.0 + 3.0 * _GELU_C * v * v)
-            out[i] = g[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du)
+            out.flat[i] = g.flat[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du)
         else:
             cdf = 0.5 * (1.0 + math.erf(v * _INV_SQRT2))
             pdf = math.exp(-0.5 * v * v) * _INV_SQRT_2PI
-            out[i] = g[i] * (cdf + v * pdf)
+            out.flat[i] = g.flat[i] * (cdf + v * pdf)
 
 
 def gelu(x, approximate):
     if _fast1(x) and approximate in ("none", "tanh"):
         out = _empty(x.shape, x.dtype)
         try:
-            _gelu(x.reshape(-1), approximate == "tanh", out.reshape(-1))
+            _gelu(x, approximate == "tanh", out)
         except NumbaError:
             return fallback("gelu", R.gelu, x, approximate)
         return out
@@ -124,7 +124,7 @@ def gelu_backward(g, x, approximate):
     if _fast2(g, x) and approximate in ("none", "tanh"):
         out = _empty(x.shape, x.dtype)
         try:
-            _gelu_backward(g.reshape(-1), x.reshape(-1), approximate == "tanh", out.reshape(-1))
+            _gelu_backward(g, x, approximate == "tanh", out)
         except NumbaError:
             return fallback("gelu_backward", R.gelu_backward, g, x, approximate)
         return out
@@ -134,20 +134,20 @@ def gelu_backward(g, x, approximate):
 @njit(**_JIT)
 def _softplus(x, beta, threshold, out):
     for i in range(x.size):
-        v = x[i]
+        v = x.flat[i]
         a = v * beta
         if a > threshold:
-            out[i] = v
+            out.flat[i] = v
         else:
             # logaddexp(0, a) without overflow; a NaN stays NaN through log1p.
-            out[i] = ((a if a > 0 else 0.0) + math.log1p(math.exp(-abs(a)))) / beta
+            out.flat[i] = ((a if a > 0 else 0.0) + math.log1p(math.exp(-abs(a)))) / beta
 
 
 def softplus(x, beta, threshold):
     if _fast1(x) and type(beta) in (int, float) and type(threshold) in (int, float):
         out = _empty(x.shape, x.dtype)
         try:
-            _softplus(x.reshape(-1), float(beta), float(threshold), out.reshape(-1))
+            _softplus(x, float(beta), float(threshold), out)
         except NumbaError:
             return fallback("softplus", R.softplus, x, beta, threshold)
         return out
@@ -158,15 +158,14 @@ def softplus(x, beta, threshold):
 def _leaky(g, x, slope, out):
     # leaky_relu is the case g is x: x where x > 0, else slope * x.
     for i in range(x.size):
-        out[i] = g[i] if x[i] > 0 else g[i] * slope
+        out.flat[i] = g.flat[i] if x.flat[i] > 0 else g.flat[i] * slope
 
 
 def leaky_relu(x, slope):
     if _fast1(x) and type(slope) in (int, float):
         out = _empty(x.shape, x.dtype)
-        xf = x.reshape(-1)
         try:
-            _leaky(xf, xf, x.dtype.type(slope), out.reshape(-1))
+            _leaky(x, x, x.dtype.type(slope), out)
         except NumbaError:
             return fallback("leaky_relu", R.leaky_relu, x, slope)
         return out
@@ -177,7 +176,7 @@ def leaky_relu_backward(g, x, slope):
     if _fast2(g, x) and type(slope) in (int, float):
         out = _empty(x.shape, x.dtype)
         try:
-            _leaky(g.reshape(-1), x.reshape(-1), x.dtype.type(slope), out.reshape(-1))
+            _leaky(g, x, x.dtype.type(slope), out)
         except NumbaError:
             return fallback("leaky_relu_backward", R.leaky_relu_backward, g, x, slope)
         return out
