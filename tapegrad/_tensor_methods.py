@@ -16,6 +16,9 @@ from tapegrad._tensor_inplace import InplaceMethods
 from tapegrad.ops._util import check_number_or_tensor
 
 
+_PLAIN = (float, int)  # Python numbers (bool is not among them: it promotes differently)
+
+
 def _other(op, x):
     check_number_or_tensor(op, x)
     return x
@@ -25,28 +28,46 @@ class TensorMethods(InplaceMethods):
     __slots__ = ()
 
     # ---- operators ---------------------------------------------------------------------
+    # The four arithmetic operators skip the public functions' argument handling when the
+    # other operand is a tensor or a Python number: they run on every op of a model.
     def __add__(self, other):
+        if type(other) in _PLAIN or isinstance(other, TensorMethods):
+            return E._binary(E.Add, self, other)
         return E.add(self, _other("add", other))
 
     def __radd__(self, other):
+        if type(other) in _PLAIN:
+            return E._binary(E.Add, other, self)
         return E.add(_other("add", other), self)
 
     def __sub__(self, other):
+        if type(other) in _PLAIN or isinstance(other, TensorMethods):
+            return E._binary(E.Sub, self, other)
         return E.sub(self, _other("sub", other))
 
     def __rsub__(self, other):
+        if type(other) in _PLAIN:
+            return E._binary(E.Sub, other, self)
         return E.sub(_other("sub", other), self)
 
     def __mul__(self, other):
+        if type(other) in _PLAIN or isinstance(other, TensorMethods):
+            return E._binary(E.Mul, self, other)
         return E.mul(self, _other("mul", other))
 
     def __rmul__(self, other):
+        if type(other) in _PLAIN:
+            return E._binary(E.Mul, other, self)
         return E.mul(_other("mul", other), self)
 
     def __truediv__(self, other):
+        if type(other) in _PLAIN or isinstance(other, TensorMethods):
+            return E.div(self, other)
         return E.div(self, _other("div", other))
 
     def __rtruediv__(self, other):
+        if type(other) in _PLAIN:
+            return E.div(other, self)
         return E.div(_other("div", other), self)
 
     def __floordiv__(self, other):

@@ -408,6 +408,7 @@ class Tensor(TensorMethods):
 
 
 _node_mod._T[0] = Tensor
+_node_mod.Tensor = Tensor  # a module global: Node.apply reads it on every op
 
 
 def _rebuild(arr, requires_grad, dev):

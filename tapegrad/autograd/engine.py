@@ -146,25 +146,33 @@ def _input_edge(t, i, op):
     return (AccumulateGrad.of(t), 0)
 
 
-def _reachable(root_nodes):
-    """Dependency counts (consumers per node) over everything reachable from the roots."""
+def _reachable(root_nodes, check=False):
+    """Dependency counts (consumers per node) over everything reachable from the roots, in
+    discovery order; with ``check``, each node's saved tensors are checked as it is found."""
     deps = {}
-    seen = set(root_nodes)
-    stack = list(seen)
+    roots = dict.fromkeys(root_nodes)
+    if check:
+        _check_saved(roots, None)
+    stack = list(roots)
     while stack:
         n = stack.pop()
         for e in n.next:
             if e is None:
                 continue
             c = e[0]
-            deps[c] = deps.get(c, 0) + 1
-            if c not in seen:
-                seen.add(c)
-                stack.append(c)
-    return deps, seen
+            d = deps.get(c)
+            if d is None:
+                deps[c] = 1
+                if c not in roots:
+                    if check and (c._freed or c._saved):
+                        _check_node(c)
+                    stack.append(c)
+            else:
+                deps[c] = d + 1
+    return deps
 
 
-def _prune(root_nodes, deps, seen, target_nodes):
+def _prune(root_nodes, deps, target_nodes):
     """Keep only nodes that lie on a path from a root to a target; recount dependencies."""
     # Kahn's order from the roots, then walk it backwards to mark nodes that reach a target.
     left = dict(deps)
@@ -201,21 +209,22 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     from tapegrad.ops.elementwise import add as _add
 
     root_nodes = [e[0] for e in root_edges]
-    deps, seen = _reachable(root_nodes)
     execute = None
     if targets is not None:
+        deps = _reachable(root_nodes)
         target_nodes = {e[0] for e in targets}
-        deps, reach, execute = _prune(root_nodes, deps, seen, target_nodes)
+        deps, reach, execute = _prune(root_nodes, deps, target_nodes)
         capture = {}
         for k, (n, nr) in enumerate(targets):
             capture.setdefault(n, []).append((nr, k))
         captured = [None] * len(targets)
+        # Roots, then the rest in discovery order (deps is a dict): the node nearest the
+        # output is reported first, as the walk itself would.
+        _check_saved(dict.fromkeys(root_nodes), execute)
+        _check_saved(deps, execute)
     else:
         capture = None
-    # Roots, then the rest in discovery order (deps is a dict): the node nearest the output
-    # is reported first, as the walk itself would.
-    _check_saved(dict.fromkeys(root_nodes), execute)
-    _check_saved(deps, execute)
+        deps = _reachable(root_nodes, check=True)
 
     buffers = {}
     for (n, nr), g in zip(root_edges, root_grads):
@@ -224,13 +233,18 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
             buf = buffers[n] = [None] * n._nout
         buf[nr] = g if buf[nr] is None else _add(buf[nr], g)
 
+    # The loop below runs once per recorded op: it is written for speed (no generator
+    # expressions, one dict lookup per edge, the common single-output case first).
+    anomaly = _hs.ANOMALY
     prev_mode = _GRAD.grad_enabled
     _GRAD.grad_enabled = create_graph
     try:
         ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
         while ready:
             n = ready.pop()
-            grads = buffers.pop(n, None) or [None] * n._nout
+            grads = buffers.pop(n, None)
+            if grads is None:
+                grads = [None] * n._nout
             if n._pre_hooks:
                 grads = _run_pre_hooks(n, grads)
             if capture is not None and n in capture:
@@ -242,8 +256,8 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
                 continue
             if execute is not None and n not in execute:
                 continue
-            if any(g is not None for g in grads):
-                if _hs.ANOMALY:
+            if grads[0] is not None or (len(grads) > 1 and any(g is not None for g in grads)):
+                if anomaly:
                     outs = _hs.anomaly_vjp(n, grads)  # vjp + check, blaming node n
                 else:
                     outs = n.vjp(*grads)
@@ -263,9 +277,14 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
                 if g is not None:
                     buf = buffers.get(c)
                     if buf is None:
-                        buf = buffers[c] = [None] * c._nout
-                    old = buf[e[1]]
-                    buf[e[1]] = g if old is None else _add(old, g)
+                        if c._nout == 1:
+                            buffers[c] = [g]
+                        else:
+                            buf = buffers[c] = [None] * c._nout
+                            buf[e[1]] = g
+                    else:
+                        old = buf[e[1]]
+                        buf[e[1]] = g if old is None else _add(old, g)
                 d = deps[c] - 1
                 deps[c] = d
                 if d == 0:
@@ -282,14 +301,17 @@ def _check_saved(nodes, execute) -> None:
     for n in nodes:
         if execute is not None and n not in execute:
             continue
-        if n._freed:
-            _ = n.saved  # raises the "backward through the graph a second time" error
-        saved = n._saved
-        if saved:
-            for s, v in zip(saved, n._versions):
-                vc = s.vc if type(s) is SavedOutput else getattr(s, "_vc", None)
-                if vc is not None and vc[0] != v:
-                    _ = n.saved  # raises the error naming the op, versions and lines
+        if n._freed or n._saved:
+            _check_node(n)
+
+
+def _check_node(n) -> None:
+    if n._freed:
+        _ = n.saved  # raises the "backward through the graph a second time" error
+    for s, v in zip(n._saved, n._versions):
+        vc = s.vc if type(s) is SavedOutput else getattr(s, "_vc", None)
+        if vc is not None and vc[0] != v:
+            _ = n.saved  # raises the error naming the op, versions and lines
 
 
 def _run_pre_hooks(n, grads):

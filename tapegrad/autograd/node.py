@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapegrad import _device
+from tapegrad import _dtype as _dtype_mod
 from tapegrad import backends as _backends
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
@@ -92,10 +93,14 @@ class Node:
                 "values of the graph are freed when you call .backward() or autograd.grad(). "
                 "Specify retain_graph=True if you need to backward through the graph a second "
                 "time or if you need to access saved tensors after calling backward.")
-        Tensor = _T[0]
         out = []
         for s, v in zip(self._saved, self._versions):
-            if type(s) is SavedOutput:
+            if isinstance(s, Tensor):
+                vc = s._vc
+                if vc[0] != v:
+                    _version_error(self, s.shape, vc, v, "input")
+                out.append(s)
+            elif type(s) is SavedOutput:
                 if s.vc[0] != v:
                     _version_error(self, s.data.shape, s.vc, v, "output")
                 t = Tensor._make(s.data, True, self, s.nr, s.dev)
@@ -103,10 +108,7 @@ class Node:
                 t._fw = s.fw
                 out.append(t)
             else:
-                vc = getattr(s, "_vc", None)
-                if vc is not None and vc[0] != v:
-                    _version_error(self, s.shape, vc, v, "input")
-                out.append(s)
+                out.append(s)  # a constant (a Python number, say): nothing to check
         return out
 
     def release(self) -> None:
@@ -135,9 +137,9 @@ class Node:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on ``inputs`` (tensors or constants) and record it when needed."""
-        # The hottest function of the package: one pass over the inputs collects arrays,
-        # the device and (only when recording) the edges; nothing is introspected per call.
-        Tensor = _T[0]
+        # The hottest function of the package (benchmarks/wl_per_op.py): one pass over the
+        # inputs collects arrays, the device and (only when recording) the edges, and the
+        # output tensor is built inline; nothing is introspected per call.
         record = _GRAD.grad_enabled and cls.differentiable
         dev = None
         needs = False
@@ -152,7 +154,7 @@ class Node:
                     elif d != dev:
                         _device_error(cls, inputs)
                 arrays.append(x._data)
-                if x._requires_grad and record:
+                if record and x._requires_grad:
                     needs = True
                     fn = x.grad_fn
                     edges.append((fn, x._out_nr) if fn is not None else _leaf_edge(x))
@@ -161,38 +163,46 @@ class Node:
             else:
                 arrays.append(x)
                 edges.append(None)
-        be = _backends.CPU_BACKEND if dev is CPU or dev is None else \
-            _backends.backend_for_device(dev)
+        if dev is CPU or dev is None:
+            be = _backends.CPU_BACKEND
+            dev = CPU
+        else:
+            be = _backends.backend_for_device(dev)
         ctx = _new(cls)
         if _hs.ANOMALY:
             _hs.anomaly_before(ctx, inputs)
         out = cls.forward(ctx, be, *arrays, **attrs)
-        make = Tensor._make
+        if cls.multi_output:
+            make = Tensor._make
+            outs = tuple([make(o, needs, ctx if needs else None, i, dev)
+                          for i, o in enumerate(out)])
+            ctx._nout = len(outs)
+        else:
+            # Tensor._make, inlined: one call less on every op.
+            if type(out) is not _ndarray and dev is CPU:
+                out = _asarray(out)  # NumPy reductions hand back scalars, not 0-d arrays
+            outs = _new(Tensor)
+            outs._data = out
+            outs._dtype = _FROM_NP[out.dtype]
+            outs._device = dev
+            outs._requires_grad = needs
+            outs.grad = None
+            outs.grad_fn = ctx if needs else None
+            outs._out_nr = 0
+            outs._vc = [0, None]
+            outs._base = outs._hooks = outs._accum = outs._fw = outs._name = None
+            outs._retains_grad = False
+            ctx._nout = 1
+            if cls.is_view:
+                _share_version(outs, inputs[0], cls, attrs)
         if needs:
             ctx._pre_hooks = ctx._post_hooks = None
             ctx._freed = False
             ctx.next = tuple(edges)
-            if cls.multi_output:
-                outs = tuple([make(o, True, ctx, i, dev) for i, o in enumerate(out)])
-                ctx._nout = len(outs)
-            else:
-                outs = make(out, True, ctx, 0, dev)
-                ctx._nout = 1
-                if cls.is_view:
-                    _share_version(outs, inputs[0], cls, attrs)
             if cls.save:
-                _save(ctx, cls.save, inputs, outs, Tensor)
+                _save(ctx, cls.save, inputs, outs)
             else:
                 ctx._saved = ()
-        else:
-            if cls.multi_output:
-                outs = tuple([make(o, False, None, i, dev) for i, o in enumerate(out)])
-                ctx._nout = len(outs)
-            else:
-                outs = make(out, False, None, 0, dev)
-                ctx._nout = 1
-                if cls.is_view:
-                    _share_version(outs, inputs[0], cls, attrs)
         if _hs.FORWARD_AD:
             _hs.forward_ad_hook(ctx, inputs, outs)
         if _hs.ANOMALY:
@@ -201,10 +211,14 @@ class Node:
 
 
 _new = object.__new__
-_T = [None]  # tapegrad.tensor fills in Tensor (a cell, so apply needs no import per call)
+_ndarray = np.ndarray
+_asarray = np.asarray
+_FROM_NP = _dtype_mod._FROM_NP
+_T = [None]  # tapegrad.tensor fills in Tensor (kept for code that reads the cell)
+Tensor = None  # tapegrad.tensor sets this module global to its Tensor class on import
 
 
-def _save(ctx, spec, inputs, outs, Tensor):
+def _save(ctx, spec, inputs, outs):
     saved = []
     versions = []
     n = len(inputs)

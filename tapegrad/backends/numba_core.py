@@ -2,7 +2,8 @@
 
 Why they beat NumPy: a backward such as ``g * (1 - y * y)`` is four ufunc calls and three
 temporaries in NumPy, one loop here; on the small arrays of a per-op chain the ufunc call
-overhead dominates, on large arrays the memory passes do.
+overhead dominates, on large arrays the memory passes do. ``tanh`` itself stays NumPy's: one
+ufunc with a SIMD tanh that a scalar libm loop cannot match.
 
 Every kernel is a small Python wrapper around an ``@njit(cache=True)`` loop over the
 elements of C-contiguous arrays (``a.flat[i]``, which numba turns into plain indexing).
@@ -38,6 +39,9 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # Below this many elements a full reduction runs in the jitted loop (no call overhead);
 # above it NumPy's pairwise SIMD sum is both faster and more accurate.
 _SMALL_REDUCE = 4096
+# Below this many elements a loop calling libm's exp / tanh beats NumPy's call overhead;
+# above it NumPy's SIMD transcendental functions win.
+_SMALL_TRANSCENDENTAL = 2048
 
 
 def _fast1(x) -> bool:
@@ -59,12 +63,6 @@ def _fast2(a, b) -> bool:
 
 # ---- activations ----------------------------------------------------------------------------
 @njit(**_JIT)
-def _tanh(x, out):
-    for i in range(x.size):
-        out.flat[i] = math.tanh(x.flat[i])
-
-
-@njit(**_JIT)
 def _tanh_backward(g, y, out):
     for i in range(g.size):
         v = y.flat[i]
@@ -73,8 +71,14 @@ def _tanh_backward(g, y, out):
 
 @njit(**_JIT)
 def _sigmoid(x, out):
+    # exp of a non-positive number never overflows; libm's exp is much cheaper than tanh.
     for i in range(x.size):
-        out.flat[i] = 0.5 + 0.5 * math.tanh(0.5 * x.flat[i])
+        v = x.flat[i]
+        if v >= 0:
+            out.flat[i] = 1.0 / (1.0 + math.exp(-v))
+        else:
+            e = math.exp(v)
+            out.flat[i] = e / (1.0 + e)
 
 
 @njit(**_JIT)
@@ -132,20 +136,16 @@ def _binary(name, loop, ref, g, y):
     return ref(g, y)
 
 
-def tanh(x):
-    """tanh(x); NumPy's own SIMD tanh wins on large arrays, the loop on small ones."""
-    if x.size > 4096:
-        return R.tanh(x)
-    return _unary("tanh", _tanh, R.tanh, x)
-
-
 def tanh_backward(g, y):
     """g * (1 - y^2) in one pass."""
     return _binary("tanh_backward", _tanh_backward, R.tanh_backward, g, y)
 
 
 def sigmoid(x):
-    """0.5 + 0.5 tanh(x / 2) in one pass."""
+    """1 / (1 + exp(-x)) in one pass, never overflowing. Large arrays go to NumPy, whose
+    SIMD tanh beats a scalar libm exp per element."""
+    if x.size > _SMALL_TRANSCENDENTAL:
+        return R.sigmoid(x)
     return _unary("sigmoid", _sigmoid, R.sigmoid, x)
 
 
@@ -302,7 +302,6 @@ def _fast2_like(z, g) -> bool:
 
 
 KERNELS = {
-    "tanh": tanh,
     "tanh_backward": tanh_backward,
     "sigmoid": sigmoid,
     "sigmoid_backward": sigmoid_backward,

@@ -64,16 +64,26 @@ class _Binary(Node):
 
     @classmethod
     def forward(cls, ctx, be, a, b, dt):
-        ctx.shapes = (_shape(a), _shape(b))
-        a = cast_array(a, dt)
-        b = cast_array(b, dt)
+        npdt = dt.np
+        # NumPy arrays already of the result dtype (the common case) pass untouched.
+        if type(a) is _ndarray and a.dtype is npdt:
+            sa = a.shape
+        else:
+            sa = _shape(a)
+            a = cast_array(a, dt)
+        if type(b) is _ndarray and b.dtype is npdt:
+            sb = b.shape
+        else:
+            sb = _shape(b)
+            b = cast_array(b, dt)
+        ctx.shapes = (sa, sb)
         try:
             r = cls.fn(a, b)
         except ValueError:
             broadcast_shapes(cls.name, np.shape(a), np.shape(b))
             raise
-        if r.dtype != dt.np:
-            r = r.astype(dt.np)
+        if r.dtype is not npdt and r.dtype != npdt:
+            r = r.astype(npdt)
         return r
 
 
@@ -82,7 +92,17 @@ def _shape(x):
     return () if s is None else s
 
 
+_PLAIN = (float, int)
+_ndarray = np.ndarray
+
+
 def _binary(cls, a, b):
+    # A float tensor with a Python number keeps the tensor's dtype (PyTorch's rule), decided
+    # here without the general promotion code: it is the most common case of all.
+    if type(b) in _PLAIN:
+        da = getattr(a, "_dtype", None)
+        if da is not None and da.is_floating_point:
+            return cls.apply(a, b, dt=da)
     return cls.apply(a, b, dt=binary_dtype(a, b))
 
 
