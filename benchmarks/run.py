@@ -1,0 +1,89 @@
+"""Run every benchmark workload and print one table of medians and ratios.
+
+    python benchmarks/run.py            # full sizes (a few minutes)
+    python benchmarks/run.py --quick    # small sizes, < 1 minute (a smoke test)
+
+Each workload runs tapegrad, PyTorch CPU and (where it exists) a hand-written NumPy/numba
+floor in one process, interleaved, and reports medians. BLAS and PyTorch are pinned to one
+thread so that all contenders do the same work on this shared 2-core machine
+(``--threads N`` changes that). Workloads are the ``wl_*.py`` modules beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORDER = ["wl_chain", "wl_mlp", "wl_rnn", "wl_optim", "wl_nnrnn", "wl_hvp"]
+
+
+def _pin_threads(n: int) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _row(name, unit, r):
+    floor = r.get("numpy", r.get("numba loop"))
+    ours = r.get("tapegrad", r.get("tapegrad_ms"))
+    torch_t = r.get("torch", r.get("torch_ms"))
+    cells = [f"{name:<16}", f"{unit:>6}", f"{ours:10.3f}",
+             f"{torch_t:10.3f}" if torch_t else f"{'-':>10}",
+             f"{floor:10.3f}" if floor else f"{'-':>10}",
+             f"{ours / torch_t:9.2f}x" if torch_t else f"{'-':>10}",
+             f"{ours / floor:9.2f}x" if floor else f"{'-':>10}"]
+    return " ".join(cells)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only", nargs="*", help="workload modules to run (default: all)")
+    args = p.parse_args(argv)
+    _pin_threads(args.threads)
+    sys.path.insert(0, HERE)
+    import tapegrad
+
+    print(f"tapegrad {tapegrad.__version__}, backend {tapegrad.backends.current().name}, "
+          f"{args.threads} thread(s){', quick sizes' if args.quick else ''}")
+    header = (f"{'workload':<16} {'unit':>6} {'tapegrad':>10} {'torch':>10} {'floor':>10} "
+              f"{'vs torch':>10} {'vs floor':>10}")
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for mod_name in args.only or ORDER:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError as e:
+            print(f"{mod_name:<16} skipped: {e}")
+            continue
+        t0 = time.perf_counter()
+        r = mod.run(quick=args.quick)
+        results[mod_name] = r
+        unit = mod.WORKLOAD.get("unit", "ms")
+        print(_row(mod.WORKLOAD["name"], unit, r), f"  ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+    print("floor: hand-written NumPy (the numba loop for the optimizer step); ratios < 1 mean "
+          "tapegrad is faster")
+    return results
+
+
+if __name__ == "__main__":
+    main()

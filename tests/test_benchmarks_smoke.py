@@ -1,0 +1,27 @@
+"""`python benchmarks/run.py --quick` runs every workload and prints a table of numbers."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(__file__)
+
+
+def test_benchmark_table_quick(capsys):
+    pytest.importorskip("torch")
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import run
+
+    results = run.main(["--quick"])
+    out = capsys.readouterr().out
+    for name in ("per-op chain", "MLP step", "RNN BPTT", "optimizer step", "nn.RNN 3L bi",
+                 "hvp_mlp"):
+        assert name in out
+    assert set(results) == set(run.ORDER)
+    for r in results.values():
+        ours = r.get("tapegrad", r.get("tapegrad_ms"))
+        assert ours is not None and ours > 0
+        assert (r.get("torch") or r.get("torch_ms")) > 0
