@@ -1,7 +1,8 @@
 """The op registry: one module per family, each op's forward, vjp and jvp side by side.
 
     elementwise  binary arithmetic, comparisons, where, clamp
-    unary        unary math and activations
+    unary        unary math
+    activation   tanh, sigmoid, relu and their fused derivative primitives
     reduce       sum, mean, max, var, norm, logsumexp, cumsum...
     shape        reshape, permute, expand, cat, stack, split...
     index        x[...], gather, scatter, index_select, masked_fill
@@ -17,3 +18,4 @@ from tapegrad.ops.linalg import *  # noqa: F401,F403
 from tapegrad.ops.reduce import *  # noqa: F401,F403
 from tapegrad.ops.shape import *  # noqa: F401,F403
 from tapegrad.ops.unary import *  # noqa: F401,F403
+from tapegrad.ops.activation import *  # noqa: F401,F403

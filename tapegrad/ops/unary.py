@@ -17,7 +17,7 @@ from tapegrad.autograd.node import Node
 __all__ = ["neg", "negative", "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt",
            "square", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "abs", "absolute",
            "sign", "floor", "ceil", "round", "trunc", "frac", "erf", "reciprocal",
-           "tanh_backward", "sigmoid_backward", "relu_backward", "asin", "acos", "atan",
+           "asin", "acos", "atan",
            "sinh", "cosh", "exp2"]
 
 _SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
@@ -372,124 +372,6 @@ class Round(_Piecewise):
         return np.round(x, decimals)  # half to even, like PyTorch
 
 
-# ---- activations with fused derivative primitives ----------------------------------------
-class Tanh(_Unary):
-    name = "tanh"
-    save = ("out",)
-
-    @staticmethod
-    def forward(ctx, be, x):
-        return be.k["tanh"](_float_input(x, "tanh"))
-
-    def vjp(self, g):
-        (y,) = self.saved
-        return (tanh_backward(g, y),)
-
-    def jvp(self, inputs, out, t):
-        return tanh_backward(t, out)
-
-
-class TanhBackward(Node):
-    """g * (1 - y^2), the derivative of tanh given its output."""
-
-    name = "tanh_backward"
-    save = (0, 1)
-
-    @staticmethod
-    def forward(ctx, be, g, y):
-        return be.k["tanh_backward"](g, y)
-
-    def vjp(self, gg):
-        g, y = self.saved
-        ng, ny = self.next
-        return (tanh_backward(gg, y) if ng else None, gg * g * y * -2.0 if ny else None)
-
-    def jvp(self, inputs, out, tg, ty):
-        g, y = inputs
-        r = None if tg is None else tanh_backward(tg, y)
-        if ty is not None:
-            d = ty * g * y * -2.0
-            r = d if r is None else r + d
-        return r
-
-
-class Sigmoid(_Unary):
-    name = "sigmoid"
-    save = ("out",)
-
-    @staticmethod
-    def forward(ctx, be, x):
-        return be.k["sigmoid"](_float_input(x, "sigmoid"))
-
-    def vjp(self, g):
-        (y,) = self.saved
-        return (sigmoid_backward(g, y),)
-
-    def jvp(self, inputs, out, t):
-        return sigmoid_backward(t, out)
-
-
-class SigmoidBackward(Node):
-    """g * y * (1 - y), the derivative of sigmoid given its output."""
-
-    name = "sigmoid_backward"
-    save = (0, 1)
-
-    @staticmethod
-    def forward(ctx, be, g, y):
-        return be.k["sigmoid_backward"](g, y)
-
-    def vjp(self, gg):
-        g, y = self.saved
-        ng, ny = self.next
-        return (sigmoid_backward(gg, y) if ng else None,
-                gg * g * (1.0 - 2.0 * y) if ny else None)
-
-    def jvp(self, inputs, out, tg, ty):
-        g, y = inputs
-        r = None if tg is None else sigmoid_backward(tg, y)
-        if ty is not None:
-            d = ty * g * (1.0 - 2.0 * y)
-            r = d if r is None else r + d
-        return r
-
-
-class Relu(Node):
-    name = "relu"
-    save = ("out",)
-
-    @staticmethod
-    def forward(ctx, be, x):
-        if x.dtype == np.bool_:
-            raise RuntimeError("relu: not implemented for 'Bool'")
-        return be.k["relu"](x)
-
-    def vjp(self, g):
-        (y,) = self.saved
-        return (relu_backward(g, y),)
-
-    def jvp(self, inputs, out, t):
-        return relu_backward(t, out)
-
-
-class ReluBackward(Node):
-    """g where the relu output is positive, else 0. Zero derivative in y."""
-
-    name = "relu_backward"
-    save = (1,)
-
-    @staticmethod
-    def forward(ctx, be, g, y):
-        return be.k["relu_backward"](g, y)
-
-    def vjp(self, gg):
-        (y,) = self.saved
-        return (relu_backward(gg, y) if self.next[0] else None, None)
-
-    def jvp(self, inputs, out, tg, ty):
-        return None if tg is None else relu_backward(tg, inputs[1])
-
-
 # ---- public functions -----------------------------------------------------------------------
 def neg(input):
     """``-input``."""
@@ -580,33 +462,6 @@ def cosh(input):
     return Cosh.apply(input)
 
 
-def tanh(input):
-    """Hyperbolic tangent."""
-    return Tanh.apply(input)
-
-
-def sigmoid(input):
-    """1 / (1 + exp(-x)), computed without overflow."""
-    return Sigmoid.apply(input)
-
-
-def relu(input):
-    """max(x, 0)."""
-    return Relu.apply(input)
-
-
-def tanh_backward(grad, output):
-    return TanhBackward.apply(grad, output)
-
-
-def sigmoid_backward(grad, output):
-    return SigmoidBackward.apply(grad, output)
-
-
-def relu_backward(grad, output):
-    return ReluBackward.apply(grad, output)
-
-
 def erf(input):
     """The Gauss error function."""
     return Erf.apply(input)
@@ -642,3 +497,8 @@ def frac(input):
 def round(input, *, decimals=0):
     """Round half to even, optionally to ``decimals`` places."""
     return Round.apply(input, decimals=decimals)
+
+
+# The activations live in ops/activation.py; re-exported for ``from ops.unary import tanh``.
+from tapegrad.ops.activation import (  # noqa: E402,F401
+    relu, relu_backward, sigmoid, sigmoid_backward, tanh, tanh_backward)
