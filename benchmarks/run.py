@@ -22,9 +22,9 @@ ORDER = ["wl_chain", "wl_mlp", "wl_rnn", "wl_optim", "wl_nnrnn", "wl_hvp"]
 
 
 def _pin_threads(n: int) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(n)
+    # threadpoolctl limits BLAS/OpenMP pools that are already loaded; environment variables
+    # would be read too late here (and numba refuses a NUMBA_NUM_THREADS change once its
+    # pool exists), so none are set.
     try:
         from threadpoolctl import threadpool_limits
 
