@@ -32,32 +32,32 @@ class TensorMethods(InplaceMethods):
     # other operand is a tensor or a Python number: they run on every op of a model.
     def __add__(self, other):
         if type(other) in _PLAIN or isinstance(other, TensorMethods):
-            return E._binary(E.Add, self, other)
+            return E._arith(E.Add, self, other)
         return E.add(self, _other("add", other))
 
     def __radd__(self, other):
         if type(other) in _PLAIN:
-            return E._binary(E.Add, other, self)
+            return E._arith(E.Add, other, self)
         return E.add(_other("add", other), self)
 
     def __sub__(self, other):
         if type(other) in _PLAIN or isinstance(other, TensorMethods):
-            return E._binary(E.Sub, self, other)
+            return E.sub(self, other)
         return E.sub(self, _other("sub", other))
 
     def __rsub__(self, other):
         if type(other) in _PLAIN:
-            return E._binary(E.Sub, other, self)
+            return E.sub(other, self)
         return E.sub(_other("sub", other), self)
 
     def __mul__(self, other):
         if type(other) in _PLAIN or isinstance(other, TensorMethods):
-            return E._binary(E.Mul, self, other)
+            return E._arith(E.Mul, self, other)
         return E.mul(self, _other("mul", other))
 
     def __rmul__(self, other):
         if type(other) in _PLAIN:
-            return E._binary(E.Mul, other, self)
+            return E._arith(E.Mul, other, self)
         return E.mul(_other("mul", other), self)
 
     def __truediv__(self, other):

@@ -30,8 +30,15 @@ class Tensor(TensorMethods):
     """
 
     __slots__ = ("_data", "_dtype", "_device", "_requires_grad", "grad", "grad_fn", "_out_nr",
-                 "_vc", "_base", "_hooks", "_retains_grad", "_accum", "_fw", "_name",
-                 "_post_acc_hooks", "_view_chain", "__weakref__")
+                 "_vc", "_base", "_post_acc_hooks", "_view_chain", "__dict__", "__weakref__")
+
+    # Rarely set state lives in class-level defaults (a write goes to the instance dict):
+    # every op builds a tensor, and each slot it must fill costs time (wl_per_op.py).
+    _hooks = None          # {id: hook} of register_hook
+    _retains_grad = False  # retain_grad() was called
+    _accum = None          # weakref to the leaf's AccumulateGrad sink
+    _fw = None             # forward-AD tangents {level: tangent}
+    _name = None           # a label for graph pictures
 
     __array_priority__ = 1000  # so that ndarray + Tensor defers to Tensor.__radd__
 
@@ -54,11 +61,6 @@ class Tensor(TensorMethods):
         # once a view is made, see autograd/view_meta.py)]. _view_chain is set on views only.
         self._vc = [0, None]
         self._base = None
-        self._hooks = None
-        self._retains_grad = False
-        self._accum = None
-        self._fw = None
-        self._name = None
 
     @classmethod
     def _make(cls, arr, requires_grad=False, grad_fn=None, out_nr=0, dev=None):
@@ -76,8 +78,7 @@ class Tensor(TensorMethods):
         t.grad_fn = grad_fn
         t._out_nr = out_nr
         t._vc = [0, None]
-        t._base = t._hooks = t._accum = t._fw = t._name = None
-        t._retains_grad = False
+        t._base = None
         return t
 
     # ---- basic attributes --------------------------------------------------------------

@@ -53,7 +53,8 @@ def _same(want, got, dt):
     np.testing.assert_allclose(got, want, **_tol(dt))
 
 
-UNARY = ["tanh", "sigmoid", "relu", "erf"]
+# tanh is not overridden: NumPy's SIMD tanh beats a scalar libm loop (numba_core.py).
+UNARY = ["sigmoid", "relu", "erf"]
 GRAD = ["tanh_backward", "sigmoid_backward", "relu_backward"]
 SHAPES = [(64,), (7, 5), (2, 3, 4), (), (0, 3)]
 
@@ -219,7 +220,7 @@ def test_float16_takes_the_reference_path_exactly():
     rng = np.random.default_rng(10)
     x = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
     g = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
-    cases = [("tanh", (x,)), ("sigmoid", (x,)), ("relu", (x,)), ("tanh_backward", (g, x)),
+    cases = [("sigmoid", (x,)), ("relu", (x,)), ("tanh_backward", (g, x)),
              ("sigmoid_backward", (g, x)), ("relu_backward", (g, x)), ("clamp", (x, -1, 1)),
              ("sum_to", (x, (4,))), ("softmax", (x, 1)), ("log_softmax", (x, 1)),
              ("gelu", (x, "none")), ("softplus", (x, 1.0, 20.0)), ("leaky_relu", (x, 0.1))]

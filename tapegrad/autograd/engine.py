@@ -164,8 +164,16 @@ def _reachable(root_nodes, check=False):
             if d is None:
                 deps[c] = 1
                 if c not in roots:
-                    if check and (c._freed or c._saved):
-                        _check_node(c)
+                    if check:
+                        if c._freed:
+                            _ = c.saved  # raises "backward through the graph a second time"
+                        saved = c._saved
+                        if saved:  # _check_node, inlined: this loop runs once per node
+                            for sv, v in zip(saved, c._versions):
+                                vc = sv.vc if sv.__class__ is SavedOutput else \
+                                    getattr(sv, "_vc", None)
+                                if vc is not None and vc[0] != v:
+                                    _ = c.saved  # raises the error naming the op
                     stack.append(c)
             else:
                 deps[c] = d + 1
@@ -240,6 +248,9 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     _GRAD.grad_enabled = create_graph
     try:
         ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
+        if capture is None and execute is None and accumulate:
+            _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, _add)
+            ready = ()
         while ready:
             n = ready.pop()
             grads = buffers.pop(n, None)
@@ -292,6 +303,57 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     finally:
         _GRAD.grad_enabled = prev_mode
     return captured if capture is not None else None
+
+
+def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> None:
+    """The loop of ``run`` for a plain ``backward()``: every reachable node runs and every
+    leaf accumulates. It runs once per recorded op, so it is the general loop with the
+    target and capture tests taken out."""
+    pop = ready.pop
+    push = ready.append
+    take = buffers.pop
+    while ready:
+        n = pop()
+        grads = take(n, None)
+        if grads is None:
+            grads = [None] * n._nout
+        if n._pre_hooks:
+            grads = _run_pre_hooks(n, grads)
+        if n.__class__ is AccumulateGrad:
+            _accumulate(n.variable, grads[0], create_graph)
+            continue
+        if grads[0] is not None or (len(grads) > 1 and any(g is not None for g in grads)):
+            if anomaly:
+                outs = _hs.anomaly_vjp(n, grads)  # vjp + check, blaming node n
+            else:
+                outs = n.vjp(*grads)
+            if n._post_hooks:
+                for hook in tuple(n._post_hooks.values()):
+                    hook(outs, grads)
+        else:
+            outs = (None,) * len(n.next)
+        if not retain_graph:
+            n.release()
+        for e, g in zip(n.next, outs):
+            if e is None:
+                continue
+            c = e[0]
+            if g is not None:
+                buf = buffers.get(c)
+                if buf is None:
+                    if c._nout == 1:
+                        buffers[c] = [g]
+                    else:
+                        buf = buffers[c] = [None] * c._nout
+                        buf[e[1]] = g
+                else:
+                    old = buf[e[1]]
+                    buf[e[1]] = g if old is None else add(old, g)
+            d = deps[c] - 1
+            if d:
+                deps[c] = d
+            else:
+                push(c)
 
 
 def _check_saved(nodes, execute) -> None:

@@ -101,11 +101,22 @@ class Node:
                     _version_error(self, s.shape, vc, v, "input")
                 out.append(s)
             elif type(s) is SavedOutput:
-                if s.vc[0] != v:
-                    _version_error(self, s.data.shape, s.vc, v, "output")
-                t = Tensor._make(s.data, True, self, s.nr, s.dev)
-                t._vc = s.vc
-                t._fw = s.fw
+                vc = s.vc
+                if vc[0] != v:
+                    _version_error(self, s.data.shape, vc, v, "output")
+                # The output rebuilt around its array (Tensor._make, inlined).
+                t = _new(Tensor)
+                t._data = a = s.data
+                t._dtype = _FROM_NP[a.dtype]
+                t._device = s.dev if s.dev is not None else CPU
+                t._requires_grad = True
+                t.grad = None
+                t.grad_fn = self
+                t._out_nr = s.nr
+                t._vc = vc
+                t._base = None
+                if s.fw is not None:
+                    t._fw = s.fw
                 out.append(t)
             else:
                 out.append(s)  # a constant (a Python number, say): nothing to check
@@ -137,12 +148,13 @@ class Node:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on ``inputs`` (tensors or constants) and record it when needed."""
-        # The hottest function of the package (benchmarks/wl_per_op.py): one pass over the
-        # inputs collects arrays, the device and (only when recording) the edges, and the
-        # output tensor is built inline; nothing is introspected per call.
-        record = _GRAD.grad_enabled and cls.differentiable
+        # The hottest function of the package (benchmarks/wl_per_op.py). Every Python call
+        # costs about as much as twenty lines here, so the edges are gathered in the same
+        # pass over the inputs, the output tensor is built inline, and there are no
+        # comprehensions (they would turn the locals into cells).
         dev = None
         needs = False
+        leaf = False
         arrays = []
         edges = []
         for x in inputs:
@@ -154,15 +166,21 @@ class Node:
                     elif d != dev:
                         _device_error(cls, inputs)
                 arrays.append(x._data)
-                if record and x._requires_grad:
+                if x._requires_grad:
                     needs = True
                     fn = x.grad_fn
-                    edges.append((fn, x._out_nr) if fn is not None else _leaf_edge(x))
+                    if fn is not None:
+                        edges.append((fn, x._out_nr))
+                    else:
+                        edges.append(x)  # a leaf: its sink is looked up only if recorded
+                        leaf = True
                 else:
                     edges.append(None)
             else:
                 arrays.append(x)
                 edges.append(None)
+        if needs:
+            needs = _GRAD.grad_enabled and cls.differentiable
         if dev is CPU or dev is None:
             be = _backends.CPU_BACKEND
             dev = CPU
@@ -173,12 +191,10 @@ class Node:
             _hs.anomaly_before(ctx, inputs)
         out = cls.forward(ctx, be, *arrays, **attrs)
         if cls.multi_output:
-            make = Tensor._make
-            outs = tuple([make(o, needs, ctx if needs else None, i, dev)
-                          for i, o in enumerate(out)])
+            outs = _make_outputs(out, needs, ctx, dev)
             ctx._nout = len(outs)
         else:
-            # Tensor._make, inlined: one call less on every op.
+            # Tensor._make, inlined.
             if type(out) is not _ndarray and dev is CPU:
                 out = _asarray(out)  # NumPy reductions hand back scalars, not 0-d arrays
             outs = _new(Tensor)
@@ -190,14 +206,15 @@ class Node:
             outs.grad_fn = ctx if needs else None
             outs._out_nr = 0
             outs._vc = [0, None]
-            outs._base = outs._hooks = outs._accum = outs._fw = outs._name = None
-            outs._retains_grad = False
+            outs._base = None
             ctx._nout = 1
             if cls.is_view:
                 _share_version(outs, inputs[0], cls, attrs)
         if needs:
             ctx._pre_hooks = ctx._post_hooks = None
             ctx._freed = False
+            if leaf:
+                _leaf_edges(edges)
             ctx.next = tuple(edges)
             if cls.save:
                 _save(ctx, cls.save, inputs, outs)
@@ -218,12 +235,25 @@ _T = [None]  # tapegrad.tensor fills in Tensor (kept for code that reads the cel
 Tensor = None  # tapegrad.tensor sets this module global to its Tensor class on import
 
 
+def _make_outputs(arrays, needs, ctx, dev) -> tuple:
+    make = Tensor._make
+    return tuple([make(o, needs, ctx if needs else None, i, dev) for i, o in enumerate(arrays)])
+
+
+def _leaf_edges(edges: list) -> None:
+    """Replace the leaf tensors that ``apply`` put in ``edges`` by edges to their sinks."""
+    for i, e in enumerate(edges):
+        if e is not None and e.__class__ is not tuple:
+            edges[i] = _leaf_edge(e)
+
+
 def _save(ctx, spec, inputs, outs):
+    """Keep what ``spec`` names: inputs as themselves, outputs as :class:`SavedOutput`."""
     saved = []
     versions = []
     n = len(inputs)
     for s in spec:
-        if type(s) is int:
+        if s.__class__ is int:
             if s >= n:
                 break
             x = inputs[s]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapegrad import _device as _device_mod
 from tapegrad import _dtype as D
 from tapegrad.autograd.node import Node
 from tapegrad.ops._util import binary_dtype, broadcast_shapes, cast_array, is_number
@@ -42,7 +43,9 @@ class SumTo(Node):
 
 def sum_to(g, shape):
     """``g`` summed over the dims that broadcasting added or stretched, to ``shape``."""
-    if g._data.shape == tuple(shape):
+    if shape.__class__ is not tuple:
+        shape = tuple(shape)
+    if g._data.shape == shape:
         return g
     return SumTo.apply(g, shape=tuple(shape))
 
@@ -60,19 +63,35 @@ def _tsum(*ts):
 class _Binary(Node):
     """Shared forward of broadcasting binary ops: promote, compute, name shapes on error."""
 
+    __slots__ = ("shapes",)  # a slot: no per-node __dict__ on the hottest ops
     fn = None  # the array function, e.g. np.add; subclasses set it
 
     @classmethod
-    def forward(cls, ctx, be, a, b, dt):
+    def forward(cls, ctx, be, a, b, dt=None):
+        if dt is None:
+            # _binary's fast path: a float array with an array of its dtype or a Python
+            # number, whose NumPy result already has the right dtype.
+            ctx.shapes = (a.shape if type(a) is _ndarray else (),
+                          b.shape if type(b) is _ndarray else ())
+            try:
+                return cls.fn(a, b)
+            except ValueError:
+                broadcast_shapes(cls.name, np.shape(a), np.shape(b))
+                raise
         npdt = dt.np
-        # NumPy arrays already of the result dtype (the common case) pass untouched.
+        # NumPy arrays already of the result dtype and Python numbers (NumPy keeps the
+        # array's dtype for those) pass untouched: the common cases.
         if type(a) is _ndarray and a.dtype is npdt:
             sa = a.shape
+        elif type(a) in _PLAIN:
+            sa = ()
         else:
             sa = _shape(a)
             a = cast_array(a, dt)
         if type(b) is _ndarray and b.dtype is npdt:
             sb = b.shape
+        elif type(b) in _PLAIN:
+            sb = ()
         else:
             sb = _shape(b)
             b = cast_array(b, dt)
@@ -94,15 +113,24 @@ def _shape(x):
 
 _PLAIN = (float, int)
 _ndarray = np.ndarray
+_CPU = _device_mod.CPU
 
 
 def _binary(cls, a, b):
-    # A float tensor with a Python number keeps the tensor's dtype (PyTorch's rule), decided
-    # here without the general promotion code: it is the most common case of all.
-    if type(b) in _PLAIN:
-        da = getattr(a, "_dtype", None)
-        if da is not None and da.is_floating_point:
-            return cls.apply(a, b, dt=da)
+    return cls.apply(a, b, dt=binary_dtype(a, b))
+
+
+def _arith(cls, a, b):
+    """``_binary`` for add, sub, mul and div (ops using ``_Binary.forward`` as is)."""
+    # A float tensor with a Python number keeps the tensor's dtype (PyTorch's rule), and so
+    # do two CPU tensors of one float dtype: decided here without the general promotion code
+    # (and without passing ``dt``), as these are the most common cases of all.
+    da = getattr(a, "_dtype", None)
+    if da is not None and da.is_floating_point and a._device is _CPU:
+        if type(b) in _PLAIN:
+            return cls.apply(a, b)
+        if getattr(b, "_dtype", None) is da and b._device is _CPU:
+            return cls.apply(a, b)
     return cls.apply(a, b, dt=binary_dtype(a, b))
 
 
@@ -404,7 +432,7 @@ def add(input, other, *, alpha=1):
     """``input + alpha * other``, broadcasting, with PyTorch's dtype promotion."""
     if alpha != 1:
         other = other * alpha
-    return _binary(Add, input, other)
+    return _arith(Add, input, other)
 
 
 def sub(input, other, *, alpha=1):
@@ -415,7 +443,7 @@ def sub(input, other, *, alpha=1):
             or getattr(input, "_dtype", None) is D.bool
             or getattr(other, "_dtype", None) is D.bool):
         _bool_sub_error(input, other)
-    return _binary(Sub, input, other)
+    return _arith(Sub, input, other)
 
 
 def _bool_sub_error(input, other):
@@ -442,7 +470,7 @@ def rsub(input, other, *, alpha=1):
 
 def mul(input, other):
     """Elementwise product."""
-    return _binary(Mul, input, other)
+    return _arith(Mul, input, other)
 
 
 def div(input, other, *, rounding_mode=None):
