@@ -358,13 +358,15 @@ case("nn_kl_div", lambda m, x, t: m.nn.functional.kl_div(x, t, reduction="batchm
      F((3, 4), -3, -0.1), F((3, 4), 0.1, 1.0))
 
 # ---- paths that only special values reach (zeros, 0-d indices, repeated subscripts) --------
-case("cumprod_with_zeros", lambda m, a: (a * m.tensor([1.0, 0.0, 1.0, 0.0], dtype=a.dtype))
-     .cumprod(1), F((3, 4), 0.5, 1.5))
-case("prod_with_zero", lambda m, a: (a * m.tensor([1.0, 0.0, 1.0], dtype=a.dtype)).prod(1),
+case("cumprod_with_zeros", lambda m, a: (a * m.tensor([1.0, 0.0, 1.0, 0.0], dtype=a.dtype,
+                                                      device=a.device)).cumprod(1),
+     F((3, 4), 0.5, 1.5))
+case("prod_with_zero", lambda m, a: (a * m.tensor([1.0, 0.0, 1.0], dtype=a.dtype,
+                                                  device=a.device)).prod(1),
      F((2, 3), 0.5, 1.5))
 case("index_0d_tensor", lambda m, a: a[m.tensor(2)], F((5, 3)))
 case("index_0d_result", lambda m, a: a[m.tensor(1), m.tensor(2)], F((3, 4)))
 case("einsum_diag", lambda m, a: m.einsum("ii->i", a), F((3, 3)))
 case("einsum_trace_mm", lambda m, a, b: m.einsum("iij,jk->ik", a, b), F((2, 2, 3)), F((3, 2)))
 case("pow_tensor_zero_exponent", lambda m, a, b: a ** (b * m.tensor([1.0, 0.0, 1.0],
-     dtype=b.dtype)), F((3,), 0.5, 2.0), F((3,)))
+     dtype=b.dtype, device=b.device)), F((3,), 0.5, 2.0), F((3,)))

@@ -249,6 +249,9 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     try:
         ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
         if capture is None and execute is None and accumulate:
+            for n, buf in buffers.items():
+                if n._nout == 1:
+                    buffers[n] = buf[0]  # _walk keeps a single output's gradient bare
             _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, _add)
             ready = ()
         while ready:
@@ -308,30 +311,40 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
 def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> None:
     """The loop of ``run`` for a plain ``backward()``: every reachable node runs and every
     leaf accumulates. It runs once per recorded op, so it is the general loop with the
-    target and capture tests taken out."""
+    target and capture tests taken out, and a single-output node (nearly all of them) gets
+    its gradient as a bare tensor: no list per node, no star-call of the vjp."""
     pop = ready.pop
     push = ready.append
     take = buffers.pop
     while ready:
         n = pop()
-        grads = take(n, None)
-        if grads is None:
-            grads = [None] * n._nout
-        if n._pre_hooks:
-            grads = _run_pre_hooks(n, grads)
-        if n.__class__ is AccumulateGrad:
-            _accumulate(n.variable, grads[0], create_graph)
-            continue
-        if grads[0] is not None or (len(grads) > 1 and any(g is not None for g in grads)):
-            if anomaly:
-                outs = _hs.anomaly_vjp(n, grads)  # vjp + check, blaming node n
+        if n._nout == 1:
+            g = take(n, None)
+            if n._pre_hooks:
+                g = _run_pre_hooks(n, [g])[0]
+            if n.__class__ is AccumulateGrad:
+                _accumulate(n.variable, g, create_graph)
+                continue
+            if g is not None:
+                outs = _hs.anomaly_vjp(n, [g]) if anomaly else n.vjp(g)
+                if n._post_hooks:
+                    for hook in tuple(n._post_hooks.values()):
+                        hook(outs, [g])
             else:
-                outs = n.vjp(*grads)
-            if n._post_hooks:
-                for hook in tuple(n._post_hooks.values()):
-                    hook(outs, grads)
+                outs = (None,) * len(n.next)
         else:
-            outs = (None,) * len(n.next)
+            grads = take(n, None)
+            if grads is None:
+                grads = [None] * n._nout
+            if n._pre_hooks:
+                grads = _run_pre_hooks(n, grads)
+            if any(g is not None for g in grads):
+                outs = _hs.anomaly_vjp(n, grads) if anomaly else n.vjp(*grads)
+                if n._post_hooks:
+                    for hook in tuple(n._post_hooks.values()):
+                        hook(outs, grads)
+            else:
+                outs = (None,) * len(n.next)
         if not retain_graph:
             n.release()
         for e, g in zip(n.next, outs):
@@ -339,14 +352,13 @@ def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> Non
                 continue
             c = e[0]
             if g is not None:
-                buf = buffers.get(c)
-                if buf is None:
-                    if c._nout == 1:
-                        buffers[c] = [g]
-                    else:
-                        buf = buffers[c] = [None] * c._nout
-                        buf[e[1]] = g
+                if c._nout == 1:
+                    old = buffers.get(c)
+                    buffers[c] = g if old is None else add(old, g)
                 else:
+                    buf = buffers.get(c)
+                    if buf is None:
+                        buf = buffers[c] = [None] * c._nout
                     old = buf[e[1]]
                     buf[e[1]] = g if old is None else add(old, g)
             d = deps[c] - 1
