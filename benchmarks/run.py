@@ -21,6 +21,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["wl_chain", "wl_mlp", "wl_rnn", "wl_optim", "wl_nnrnn", "wl_hvp"]
 
 
+def workloads() -> list:
+    """The workload modules: those of ORDER first, then any other ``wl_*.py`` beside this
+    file (a new workload only needs a module that defines ``WORKLOAD`` and ``run``)."""
+    found = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("wl_") and f.endswith(".py"))
+    return ORDER + [m for m in found if m not in ORDER]
+
+
 def _pin_threads(n: int) -> None:
     # threadpoolctl limits BLAS/OpenMP pools that are already loaded; environment variables
     # would be read too late here (and numba refuses a NUMBA_NUM_THREADS change once its
@@ -68,11 +75,14 @@ def main(argv=None) -> dict:
     print(header)
     print("-" * len(header))
     results = {}
-    for mod_name in args.only or ORDER:
+    for mod_name in args.only or workloads():
         try:
             mod = importlib.import_module(mod_name)
         except ImportError as e:
             print(f"{mod_name:<16} skipped: {e}")
+            continue
+        if not hasattr(mod, "WORKLOAD") or not hasattr(mod, "run"):
+            print(f"{mod_name:<16} skipped: no WORKLOAD / run() in the module")
             continue
         t0 = time.perf_counter()
         r = mod.run(quick=args.quick)

@@ -17,6 +17,7 @@ from tapegrad.autograd.grad_mode import STATE as _GRAD
 __all__ = ["Tensor"]
 
 _new = object.__new__
+_generic = np.generic
 _ndarray = np.ndarray
 _FROM_NP = D._FROM_NP
 
@@ -68,8 +69,10 @@ class Tensor(TensorMethods):
         t = _new(cls)
         if dev is None:
             dev = CPU
-        if type(arr) is not _ndarray and dev is CPU:
-            arr = np.asarray(arr)  # NumPy reductions hand back scalars, not 0-d arrays
+        if type(arr) is not _ndarray and (dev is CPU or isinstance(arr, _generic)):
+            # NumPy hands back scalars, not 0-d arrays, from reductions and 0-d arithmetic
+            # (also on the CUDA simulator's NumPy arrays); a scalar cannot be written in place.
+            arr = np.asarray(arr)
         t._data = arr
         t._dtype = _FROM_NP[arr.dtype]
         t._device = dev

@@ -346,6 +346,11 @@ case("nn_cross_entropy", lambda m, x, t: m.nn.functional.cross_entropy(x, t), F(
 case("nn_cross_entropy_smooth_weight", lambda m, x, t, w: m.nn.functional.cross_entropy(
     x, t, w, label_smoothing=0.2, reduction="sum"), F((5, 4, 2)), I((5, 2), 4),
      F((4,), 0.5, 2.0, grad=False))
+# (2-D logits with class indices take the fused CrossEntropy op of ops/loss_ops.py)
+case("nn_cross_entropy_sum_ignore", lambda m, x, t: m.nn.functional.cross_entropy(
+    x, t, reduction="sum", ignore_index=1), F((6, 3)), I((6,), 3))
+case("nn_cross_entropy_none", lambda m, x, t: m.nn.functional.cross_entropy(
+    x, t, reduction="none"), F((4, 5), -3.0, 3.0), I((4,), 5))
 case("nn_cross_entropy_probs", lambda m, x, p: m.nn.functional.cross_entropy(x, p),
      F((3, 4)), F((3, 4), 0.0, 1.0))
 case("nn_nll_loss", lambda m, x, t: m.nn.functional.nll_loss(x, t, reduction="none"),

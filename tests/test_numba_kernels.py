@@ -216,6 +216,24 @@ def test_max_pool(ks, stride, pad, dil, dt):
     _check("pool_gather", xv, idx, dt=dt)
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+def test_cross_entropy(dt):
+    rng = np.random.default_rng(11)
+    for n, c in [(7, 5), (1, 1), (0, 3), (4, 1000)]:
+        x = rng.uniform(-30, 30, (n, c)).astype(dt)
+        t = rng.integers(0, c, n)
+        valid = rng.random(n) < 0.7
+        t = np.where(valid, t, 0)
+        _check("cross_entropy", x, t, valid, dt=dt)
+        loss, lse = REF["cross_entropy"](x, t, valid)
+        for g in (np.asarray(1.5, dt), rng.standard_normal(n).astype(dt)):
+            _check("cross_entropy_backward", g, x, lse, t, valid, 0.25, dt=dt)
+    x = np.array([[1000.0, 0.0, -1000.0], [np.nan, 1.0, 2.0], [-np.inf, 0.0, 1.0]], dt)
+    _check("cross_entropy", x, np.array([0, 1, 2]), np.ones(3, bool), dt=dt)
+    xt = rng.standard_normal((5, 4)).astype(dt).T  # non-contiguous: the reference path
+    _check("cross_entropy", xt, np.zeros(4, np.int64), np.ones(4, bool), dt=dt)
+
+
 def test_float16_takes_the_reference_path_exactly():
     rng = np.random.default_rng(10)
     x = rng.uniform(-2, 2, (5, 4)).astype(np.float16)

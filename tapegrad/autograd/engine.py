@@ -12,8 +12,11 @@ from __future__ import annotations
 import sys
 import threading
 
+from numpy import generic as _np_generic
+
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
+from tapegrad.autograd import node as _node
 from tapegrad.autograd.node import AccumulateGrad, SavedOutput
 
 __all__ = ["backward", "grad", "run"]
@@ -164,16 +167,8 @@ def _reachable(root_nodes, check=False):
             if d is None:
                 deps[c] = 1
                 if c not in roots:
-                    if check:
-                        if c._freed:
-                            _ = c.saved  # raises "backward through the graph a second time"
-                        saved = c._saved
-                        if saved:  # _check_node, inlined: this loop runs once per node
-                            for sv, v in zip(saved, c._versions):
-                                vc = sv.vc if sv.__class__ is SavedOutput else \
-                                    getattr(sv, "_vc", None)
-                                if vc is not None and vc[0] != v:
-                                    _ = c.saved  # raises the error naming the op
+                    if check and (c._freed or c._saved):
+                        _check_node(c)
                     stack.append(c)
             else:
                 deps[c] = d + 1
@@ -347,25 +342,57 @@ def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> Non
                 outs = (None,) * len(n.next)
         if not retain_graph:
             n.release()
-        for e, g in zip(n.next, outs):
+        # (Indexing, not zip: zip's reused result tuple would hold one more reference to
+        # each gradient, and _sum_in_place counts references.)
+        for i, e in enumerate(n.next):
             if e is None:
                 continue
             c = e[0]
+            g = outs[i]
             if g is not None:
                 if c._nout == 1:
                     old = buffers.get(c)
-                    buffers[c] = g if old is None else add(old, g)
+                    if old is None:
+                        buffers[c] = g
+                    elif create_graph:
+                        buffers[c] = add(old, g)
+                    elif not _sum_in_place(old, g):
+                        buffers[c] = g if _sum_in_place(g, old) else add(old, g)
                 else:
                     buf = buffers.get(c)
                     if buf is None:
                         buf = buffers[c] = [None] * c._nout
                     old = buf[e[1]]
-                    buf[e[1]] = g if old is None else add(old, g)
+                    if old is None:
+                        buf[e[1]] = g
+                    elif create_graph or not _sum_in_place(old, g):
+                        buf[e[1]] = add(old, g)
             d = deps[c] - 1
             if d:
                 deps[c] = d
             else:
                 push(c)
+        outs = g = old = None  # a gradient's only owner is now the buffer (see _exclusive)
+
+
+def _sum_in_place(old, g) -> bool:
+    """``old += g`` when nothing but the engine can see ``old`` (PyTorch's InputBuffer does
+    the same): a shared weight used at every step of an RNN collects one gradient per step,
+    and an op per step would cost more than the addition itself. Returns False (and does
+    nothing) when ``old`` may be seen elsewhere or the addition would change its shape or
+    dtype."""
+    a = old._data
+    b = g._data
+    # References to ``old``: the buffer (or, for a fresh vjp result, the vjp's output
+    # tuple), the walk's local, this argument, getrefcount's. To the array: the tensor, the
+    # local ``a``, getrefcount's argument.
+    # (A NumPy scalar has no base either, but ``+=`` on it rebinds instead of writing.)
+    if a.base is not None or isinstance(a, _np_generic) or sys.getrefcount(a) > 3 or \
+            sys.getrefcount(old) > 4 or a.shape != b.shape or a.dtype != b.dtype or \
+            type(a) is not type(b):
+        return False
+    a += b
+    return True
 
 
 def _check_saved(nodes, execute) -> None:
@@ -383,8 +410,13 @@ def _check_node(n) -> None:
     if n._freed:
         _ = n.saved  # raises the "backward through the graph a second time" error
     for s, v in zip(n._saved, n._versions):
-        vc = s.vc if type(s) is SavedOutput else getattr(s, "_vc", None)
-        if vc is not None and vc[0] != v:
+        if type(s) is SavedOutput:
+            vc = s.vc
+        elif isinstance(s, _node.Tensor):
+            vc = s._vc
+        else:
+            continue  # a constant
+        if vc[0] != v:
             _ = n.saved  # raises the error naming the op, versions and lines
 
 
@@ -456,5 +488,7 @@ def _exclusive(g) -> bool:
     # A gradient may be stored as .grad without a copy only if nothing else can see its
     # memory: its array is no view and is held by this tensor alone, and the tensor object
     # is held only by the engine's locals (a vjp may hand one tensor to two inputs).
+    # References to the array: the tensor, the local ``a``, getrefcount's argument. To the
+    # tensor: the walk's local, _accumulate's and this function's arguments, getrefcount's.
     a = g._data
-    return a.base is None and sys.getrefcount(a) <= 2 and sys.getrefcount(g) <= 4
+    return a.base is None and sys.getrefcount(a) <= 3 and sys.getrefcount(g) <= 4

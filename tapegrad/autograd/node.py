@@ -189,14 +189,22 @@ class Node:
         ctx = _new(cls)
         if _hs.ANOMALY:
             _hs.anomaly_before(ctx, inputs)
-        out = cls.forward(ctx, be, *arrays, **attrs)
+        # Positional calls by arity: a star-call costs as much as the rest of this block.
+        if attrs:
+            out = cls.forward(ctx, be, *arrays, **attrs)
+        elif len(arrays) == 2:
+            out = cls.forward(ctx, be, arrays[0], arrays[1])
+        elif len(arrays) == 1:
+            out = cls.forward(ctx, be, arrays[0])
+        else:
+            out = cls.forward(ctx, be, *arrays)
         if cls.multi_output:
             outs = _make_outputs(out, needs, ctx, dev)
             ctx._nout = len(outs)
         else:
             # Tensor._make, inlined.
-            if type(out) is not _ndarray and dev is CPU:
-                out = _asarray(out)  # NumPy reductions hand back scalars, not 0-d arrays
+            if type(out) is not _ndarray and (dev is CPU or isinstance(out, _generic)):
+                out = _asarray(out)  # NumPy hands back scalars, not 0-d arrays (see _make)
             outs = _new(Tensor)
             outs._data = out
             outs._dtype = _FROM_NP[out.dtype]
@@ -230,6 +238,7 @@ class Node:
 _new = object.__new__
 _ndarray = np.ndarray
 _asarray = np.asarray
+_generic = np.generic
 _FROM_NP = _dtype_mod._FROM_NP
 _T = [None]  # tapegrad.tensor fills in Tensor (kept for code that reads the cell)
 Tensor = None  # tapegrad.tensor sets this module global to its Tensor class on import

@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 from numba.core.errors import NumbaError
 
+from tapegrad.backends import ref_loss as RL
 from tapegrad.backends import ref_nn as R
 from tapegrad.backends.numba_backend import fallback
 from tapegrad.backends.numba_core import _JIT, _empty, _fast1, _fast2
@@ -341,7 +342,80 @@ def pool_gather(x, idx):
     return R.pool_gather(x, idx)
 
 
+# ---- cross-entropy (class-index targets, 2-D logits) -----------------------------------------
+@njit(**_JIT)
+def _cross_entropy(x, target, valid, loss, lse):
+    n, c = x.shape
+    for i in range(n):
+        m = x[i, 0]
+        for j in range(1, c):
+            v = x[i, j]
+            if v > m or v != v:
+                m = v
+        acc = 0.0
+        for j in range(c):
+            acc += math.exp(x[i, j] - m)
+        s = m + math.log(acc)
+        lse[i] = s
+        loss[i] = s - x[i, target[i]] if valid[i] else 0.0
+
+
+@njit(**_JIT)
+def _cross_entropy_backward(g, x, lse, target, valid, scale, out):
+    n, c = x.shape
+    per_row = g.size == n
+    for i in range(n):
+        if not valid[i]:
+            for j in range(c):
+                out[i, j] = 0.0
+            continue
+        r = (g[i] if per_row else g[0]) * scale
+        s = lse[i]
+        for j in range(c):
+            out[i, j] = r * math.exp(x[i, j] - s)
+        out[i, target[i]] -= r
+
+
+def _ce_ok(x, target, valid) -> bool:
+    return _fast1(x) and x.ndim == 2 and x.shape[1] > 0 and type(target) is np.ndarray and \
+        target.dtype == np.int64 and target.shape == x.shape[:1] and \
+        type(valid) is np.ndarray and valid.dtype == np.bool_ and valid.shape == x.shape[:1]
+
+
+def cross_entropy(x, target, valid):
+    """Per-row losses and logsumexps in one pass per row (max-subtracted)."""
+    if _ce_ok(x, target, valid):
+        n = x.shape[0]
+        loss = _empty(n, x.dtype)
+        lse = _empty(n, x.dtype)
+        try:
+            _cross_entropy(x, np.ascontiguousarray(target), np.ascontiguousarray(valid), loss,
+                           lse)
+        except NumbaError:
+            return fallback("cross_entropy", RL.cross_entropy, x, target, valid)
+        return loss, lse
+    return RL.cross_entropy(x, target, valid)
+
+
+def cross_entropy_backward(g, x, lse, target, valid, scale):
+    """``g * scale * (softmax(x) - onehot)`` on valid rows, one pass per row."""
+    if _ce_ok(x, target, valid) and type(g) is np.ndarray and g.dtype == x.dtype and \
+            g.size in (1, x.shape[0]) and type(lse) is np.ndarray and lse.dtype == x.dtype:
+        out = _empty(x.shape, x.dtype)
+        try:
+            _cross_entropy_backward(np.ascontiguousarray(g).reshape(-1), x, lse,
+                                    np.ascontiguousarray(target), np.ascontiguousarray(valid),
+                                    float(scale), out)
+        except NumbaError:
+            return fallback("cross_entropy_backward", RL.cross_entropy_backward, g, x, lse,
+                            target, valid, scale)
+        return out
+    return RL.cross_entropy_backward(g, x, lse, target, valid, scale)
+
+
 KERNELS = {
+    "cross_entropy": cross_entropy,
+    "cross_entropy_backward": cross_entropy_backward,
     "softmax": softmax,
     "log_softmax": log_softmax,
     "gelu": gelu,

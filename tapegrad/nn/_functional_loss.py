@@ -14,6 +14,7 @@ from tapegrad import _dtype as D
 from tapegrad.ops import nn_ops
 from tapegrad.ops import unary as U
 from tapegrad.ops.elementwise import clamp, minimum, where
+from tapegrad.ops.loss_ops import cross_entropy_idx
 from tapegrad.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
@@ -206,6 +207,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          f"{label_smoothing}")
     cdim = _class_dim(input, "cross_entropy")
     c = input.shape[cdim]
+    if weight is None and label_smoothing == 0.0 and input.ndim == 2 and c > 0 and \
+            not target.dtype.is_floating_point and input.device.type == "cpu":
+        # The common case as one fused op each way (ops/loss_ops.py), same checks first.
+        _check_target(input, target, "nll_loss")
+        safe, valid = _target_arrays(target, c, ignore_index, "nll_loss")
+        return cross_entropy_idx(input, safe, valid, reduction)
     wshape = (c,) + (1,) * (input.ndim - cdim - 1)
     logp = nn_ops.log_softmax(input, cdim)
     if target.dtype.is_floating_point:

@@ -29,6 +29,7 @@ from tapegrad.ops import unary as U
 from tapegrad.ops._util import norm_dim
 from tapegrad.ops.elementwise import clamp, minimum, where
 from tapegrad.ops.linalg import einsum, matmul
+from tapegrad.ops.matmul_t import matmul_nt
 from tapegrad.tensor import Tensor
 
 __all__ = [
@@ -254,7 +255,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: input of shape {tuple(input.shape)} and weight of shape "
                            f"{tuple(weight.shape)} cannot be multiplied (the input's last dim "
                            f"{_last(input)} != in_features {_last(weight)})")
-    y = matmul(input, weight.t() if weight.ndim == 2 else weight)
+    if weight.ndim == 2 and input.ndim >= 2:
+        y = matmul_nt(input, weight)  # x W^T as one op: no transpose view, grads contiguous
+    else:
+        y = matmul(input, weight.t() if weight.ndim == 2 else weight)
     return y if bias is None else y + bias
 
 

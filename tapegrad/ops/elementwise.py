@@ -125,11 +125,19 @@ def _arith(cls, a, b):
     # A float tensor with a Python number keeps the tensor's dtype (PyTorch's rule), and so
     # do two CPU tensors of one float dtype: decided here without the general promotion code
     # (and without passing ``dt``), as these are the most common cases of all.
-    da = getattr(a, "_dtype", None)
-    if da is not None and da.is_floating_point and a._device is _CPU:
-        if type(b) in _PLAIN:
+    if type(b) in _PLAIN:
+        if type(a) not in _PLAIN:
+            da = getattr(a, "_dtype", None)
+            if da is not None and da.is_floating_point and a._device is _CPU:
+                return cls.apply(a, b)
+    elif type(a) in _PLAIN:
+        db = getattr(b, "_dtype", None)
+        if db is not None and db.is_floating_point and b._device is _CPU:
             return cls.apply(a, b)
-        if getattr(b, "_dtype", None) is da and b._device is _CPU:
+    else:
+        da = getattr(a, "_dtype", None)
+        if da is not None and da.is_floating_point and a._device is _CPU and \
+                getattr(b, "_dtype", None) is da and b._device is _CPU:
             return cls.apply(a, b)
     return cls.apply(a, b, dt=binary_dtype(a, b))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapegrad.autograd.node import Node
+from tapegrad.ops.matmul_t import Product, check_inner, matmul_nt, matmul_tn
 
 __all__ = ["matmul", "mm", "bmm", "mv", "outer", "dot", "einsum", "addmm", "inner"]
 
@@ -15,34 +16,14 @@ def _mt(x):
     return transpose(x, -1, -2)
 
 
-class MatMul(Node):
-    """Batched, broadcasting product of two tensors of at least 2 dims."""
+class MatMul(Product):
+    """Batched, broadcasting product of two tensors of at least 2 dims: dA = dC B^T and
+    dB = A^T dC, each one op (no transpose view to record and undo)."""
 
-    name = "matmul"
-    save = (0, 1)
-
-    @staticmethod
-    def forward(ctx, be, a, b):
-        ctx.shapes = (a.shape, b.shape)
-        return be.xp.matmul(a, b)
-
-    def vjp(self, g):
-        from tapegrad.ops.elementwise import sum_to
-
-        a, b = self.saved
-        sa, sb = self.shapes
-        na, nb = self.next
-        ga = sum_to(matmul(g, _mt(b)), sa) if na else None
-        gb = sum_to(matmul(_mt(a), g), sb) if nb else None
-        return ga, gb
-
-    def jvp(self, inputs, out, ta, tb):
-        a, b = inputs
-        r = None if ta is None else matmul(ta, b)
-        if tb is not None:
-            d = matmul(a, tb)
-            r = d if r is None else r + d
-        return r
+    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, b))
+    call = staticmethod(lambda a, b: matmul(a, b))
+    grad_a = staticmethod(lambda g, b: matmul_nt(g, b))
+    grad_b = staticmethod(lambda g, a: matmul_tn(a, g))
 
 
 def _check(op, a, b):
@@ -50,15 +31,7 @@ def _check(op, a, b):
         raise RuntimeError(f"{op}: both arguments to matmul need to be at least 1D, but they "
                            f"are {a.ndim}D and {b.ndim}D (shapes {tuple(a.shape)} and "
                            f"{tuple(b.shape)})")
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if ka != kb:
-        raise RuntimeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
-                           f"multiplied ({ka} != {kb})")
-    if a.dtype is not b.dtype:
-        raise RuntimeError(f"{op}: expected both operands to have the same dtype, but got "
-                           f"{a.dtype} and {b.dtype} (shapes {tuple(a.shape)} and "
-                           f"{tuple(b.shape)})")
+    check_inner(op, a, b, a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0])
     if a.ndim > 2 and b.ndim > 2:
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -73,6 +46,10 @@ def matmul(input, other):
     >>> matmul(ones(3, 4), ones(4, 5)).shape
     tapegrad.Size([3, 5])
     """
+    a, b = getattr(input, "_data", None), getattr(other, "_data", None)
+    if a is not None and b is not None and a.ndim == 2 and b.ndim == 2 and \
+            a.shape[1] == b.shape[0] and input._dtype is other._dtype:
+        return MatMul.apply(input, other)  # the common case, checked without _check's work
     _check("matmul", input, other)
     from tapegrad.ops.shape import squeeze, unsqueeze
 

@@ -27,7 +27,7 @@ def _expand_back(g, in_shape, dims, keepdim):
     """Broadcast a reduced gradient back over the reduced dims."""
     from tapegrad.ops.shape import broadcast_to, reshape
 
-    if not keepdim:
+    if not keepdim and g._data.ndim:  # (a 0-d gradient broadcasts as it is: one op less)
         g = reshape(g, _kept_shape(in_shape, dims))
     return broadcast_to(g, in_shape)
 
@@ -56,6 +56,9 @@ def _sum_dtype(x, dtype):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over ``dim`` (all dims when None); integers sum to int64."""
+    if dim is None and dtype is None and input._dtype.is_floating_point:  # x.sum(): no checks
+        return Sum.apply(input, dims=tuple(range(input._data.ndim)), keepdim=keepdim,
+                         dt=input._dtype)
     dims = norm_dims(dim, input.ndim, "sum") if not (isinstance(dim, (tuple, list)) and
                                                      len(dim) == 0) else tuple(range(input.ndim))
     return Sum.apply(input, dims=dims, keepdim=keepdim, dt=_sum_dtype(input, dtype))

@@ -1,0 +1,123 @@
+"""Products with one operand transposed, ``a @ b^T`` and ``a^T @ b``, as single ops.
+
+They are what the vjp of a matrix product needs (dA = dC B^T, dB = A^T dC) and what
+``nn.functional.linear`` computes (x W^T). As one op each, instead of a transpose view plus a
+product, a backward step records and runs half as many ops; BLAS reads the transposed operand
+in place either way. The two are closed under differentiation, so double backward stays
+within this pair and ``matmul``.
+
+>>> matmul_nt(ones(2, 3), ones(4, 3)).shape
+tapegrad.Size([2, 4])
+"""
+
+from __future__ import annotations
+
+from tapegrad.autograd.node import Node
+
+__all__ = ["Product", "matmul_nt", "matmul_tn"]
+
+
+def _swap(x, xp):
+    return xp.swapaxes(x, -1, -2)
+
+
+class Product(Node):
+    """A matrix product of two tensors over their last two dims (batch dims broadcast).
+
+    Subclasses say how to compute it (``kernel``), how to call it on tensors (``call``) and
+    what each input's gradient is (``grads``); the rest is shared. A product is bilinear, so
+    its tangent is ``call(ta, b) + call(a, tb)``.
+    """
+
+    name = "matmul"
+    save = (0, 1)
+
+    @classmethod
+    def forward(cls, ctx, be, a, b):
+        ctx.shapes = (a.shape, b.shape)
+        return cls.kernel(be.xp, a, b)
+
+    def vjp(self, g):
+        from tapegrad.ops.elementwise import sum_to
+
+        a, b = self.saved
+        sa, sb = self.shapes
+        na, nb = self.next
+        return (sum_to(self.grad_a(g, b), sa) if na else None,
+                sum_to(self.grad_b(g, a), sb) if nb else None)
+
+    def jvp(self, inputs, out, ta, tb):
+        a, b = inputs
+        call = type(self).call
+        r = None if ta is None else call(ta, b)
+        if tb is not None:
+            d = call(a, tb)
+            r = d if r is None else r + d
+        return r
+
+
+def _mm(a, b):
+    from tapegrad.ops.linalg import matmul
+
+    return matmul(a, b)
+
+
+class MatMulNT(Product):
+    """``a @ b^T``: dA = dC B, dB = dC^T A."""
+
+    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, _swap(b, xp)))
+    call = staticmethod(lambda a, b: matmul_nt(a, b))
+    grad_a = staticmethod(lambda g, b: _mm(g, b))
+    grad_b = staticmethod(lambda g, a: matmul_tn(g, a))
+
+
+class MatMulTN(Product):
+    """``a^T @ b``: dA = B dC^T, dB = A dC."""
+
+    kernel = staticmethod(lambda xp, a, b: xp.matmul(_swap(a, xp), b))
+    call = staticmethod(lambda a, b: matmul_tn(a, b))
+    grad_a = staticmethod(lambda g, b: matmul_nt(b, g))
+    grad_b = staticmethod(lambda g, a: _mm(a, g))
+
+
+def _check(op, a, b, ka, kb):
+    if a.ndim < 2 or b.ndim < 2:
+        raise RuntimeError(f"{op}: both arguments need at least 2 dims, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    check_inner(op, a, b, ka, kb)
+
+
+def check_inner(op, a, b, ka, kb) -> None:
+    """Raise naming both shapes when the contracted sizes ``ka``/``kb`` or dtypes differ."""
+    if ka != kb:
+        raise RuntimeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                           f"multiplied ({ka} != {kb})")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"{op}: expected both operands to have the same dtype, but got "
+                           f"{a.dtype} and {b.dtype} (shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)})")
+
+
+def matmul_nt(a, b):
+    """``a @ b^T`` (``b^T`` swaps the last two dims of ``b``).
+
+    >>> matmul_nt(ones(2, 3), ones(4, 3)).shape
+    tapegrad.Size([2, 4])
+    """
+    sa, sb = a._data.shape, b._data.shape
+    if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-1] or a._dtype is not b._dtype:
+        _check("matmul", a, b, sa[-1] if sa else None, sb[-1] if sb else None)
+    return MatMulNT.apply(a, b)
+
+
+def matmul_tn(a, b):
+    """``a^T @ b`` (``a^T`` swaps the last two dims of ``a``).
+
+    >>> matmul_tn(ones(3, 2), ones(3, 4)).shape
+    tapegrad.Size([2, 4])
+    """
+    sa, sb = a._data.shape, b._data.shape
+    if len(sa) < 2 or len(sb) < 2 or sa[-2] != sb[-2] or a._dtype is not b._dtype:
+        _check("matmul", a, b, sa[-2] if len(sa) > 1 else None,
+               sb[-2] if len(sb) > 1 else None)
+    return MatMulTN.apply(a, b)

@@ -1,0 +1,197 @@
+"""The per-op fast paths keep PyTorch's semantics: operator dtype rules, in-place gradient
+summation in the engine (only when nothing else can see the buffer), the fused transposed
+products and cross-entropy, and the shortcuts in indexing and ``sum``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.autograd import gradcheck, gradgradcheck
+from tapegrad.ops.matmul_t import matmul_nt, matmul_tn
+
+torch = pytest.importorskip("torch")
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+# ---- operators ------------------------------------------------------------------------------
+@pytest.mark.parametrize("expr", ["a * 2.5", "2.5 * a", "a + 3", "3 + a", "a - 1.5", "1.5 - a",
+                                  "a / 2", "2 / a", "a * b", "a + b", "b - a", "a / b"])
+@pytest.mark.parametrize("da,db", [("float32", "float32"), ("float32", "float64"),
+                                   ("int64", "float32"), ("int32", "int64"),
+                                   ("float64", "int64")])
+def test_operator_dtypes_match_torch(expr, da, db):
+    x = np.arange(1, 7).reshape(2, 3)
+    a, b = tg.tensor(x.astype(da)), tg.tensor((x + 1).astype(db))
+    ta, tb = torch.tensor(x.astype(da)), torch.tensor((x + 1).astype(db))
+    ours = eval(expr, {"a": a, "b": b})
+    ref = eval(expr, {"a": ta, "b": tb})
+    assert str(ours.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1]
+    np.testing.assert_allclose(_np(ours), ref.numpy(), rtol=1e-6)
+
+
+def test_bool_subtraction_still_raises_through_the_operator():
+    a = tg.tensor([True, False])
+    with pytest.raises(RuntimeError, match="sub"):
+        a - a
+    with pytest.raises(RuntimeError, match="sub"):
+        1 - a
+
+
+def test_operator_rejects_other_types_naming_the_op():
+    a = tg.ones(2)
+    with pytest.raises(TypeError, match="mul"):
+        a * "x"
+    with pytest.raises(TypeError, match="add"):
+        "x" + a
+
+
+# ---- in-place summation of gradients --------------------------------------------------------
+def test_shared_weight_gradients_sum_correctly():
+    rng = np.random.default_rng(0)
+    w0, h0 = rng.standard_normal((4, 4)), rng.standard_normal((3, 4))
+    res = []
+    for lib in (tg, torch):
+        w = lib.tensor(w0, requires_grad=True)
+        h, tot = lib.tensor(h0), 0
+        for _ in range(5):
+            h = lib.tanh(h @ w)
+            tot = tot + h.sum() + (h * h).sum()
+        tot.backward()
+        res.append(w.grad.numpy())
+    np.testing.assert_allclose(res[0], res[1], rtol=1e-12)
+
+
+def test_one_gradient_handed_to_two_inputs_is_not_summed_in_place():
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = a * 1.0
+    c = b + b  # Add's vjp hands the same tensor to both of its inputs
+    (c * tg.tensor([3.0, 5.0])).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [6.0, 10.0])
+
+
+def test_a_gradient_a_hook_kept_is_not_changed_later():
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2.0
+    seen = []
+    y.register_hook(lambda g: seen.append(g))
+    z = y * 3.0 + y * 4.0  # y gets two gradients
+    z.sum().backward()
+    np.testing.assert_array_equal(seen[0].numpy(), [7.0, 7.0, 7.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [14.0, 14.0, 14.0])
+    y2 = x * 1.0
+    y2.retain_grad()
+    (y2 * 2.0 + y2).sum().backward()
+    np.testing.assert_array_equal(y2.grad.numpy(), [3.0, 3.0, 3.0])
+
+
+def test_leaf_grad_never_aliases_a_user_gradient():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    gout = tg.tensor([1.0, 1.0])
+    (x + 0.0).backward(gout)
+    gout += 5.0
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    x.grad = None
+    y = x * 1.0
+    y.backward(tg.tensor([2.0, 3.0]))
+    first = x.grad
+    y2 = x * 1.0
+    y2.backward(tg.tensor([1.0, 1.0]))
+    assert x.grad is first  # accumulated into the same tensor, as PyTorch does
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
+
+
+def test_create_graph_keeps_the_sum_differentiable():
+    x = tg.tensor([1.5, -0.5], requires_grad=True)
+    y = x * x
+    z = y * 3.0 + y * 2.0
+    (g,) = tg.autograd.grad(z.sum(), x, create_graph=True)
+    (gg,) = tg.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(gg.numpy(), [10.0, 10.0])
+
+
+# ---- transposed products --------------------------------------------------------------------
+@pytest.mark.parametrize("sa,sb", [((3, 4), (5, 4)), ((2, 3, 4), (5, 4)), ((2, 3, 4), (2, 5, 4)),
+                                   ((1, 3, 4), (2, 5, 4))], ids=str)
+def test_matmul_nt_tn_match_torch_and_gradcheck(sa, sb):
+    rng = np.random.default_rng(1)
+    a0, b0 = rng.standard_normal(sa), rng.standard_normal(sb)
+    a, b = tg.tensor(a0, requires_grad=True), tg.tensor(b0, requires_grad=True)
+    ta, tb = torch.tensor(a0), torch.tensor(b0)
+    np.testing.assert_allclose(_np(matmul_nt(a, b)), (ta @ tb.transpose(-1, -2)).numpy(),
+                               rtol=1e-12)
+    at = tg.tensor(np.ascontiguousarray(np.swapaxes(a0, -1, -2)), requires_grad=True)
+    bt = tg.tensor(np.ascontiguousarray(np.swapaxes(b0, -1, -2)), requires_grad=True)
+    np.testing.assert_allclose(_np(matmul_tn(at, bt)), (ta @ tb.transpose(-1, -2)).numpy(),
+                               rtol=1e-12)
+    assert gradcheck(matmul_nt, (a, b))
+    assert gradgradcheck(matmul_nt, (a, b))
+    assert gradgradcheck(matmul_tn, (at, bt))
+
+
+def test_matmul_nt_errors_name_the_shapes():
+    with pytest.raises(RuntimeError, match=r"\(3, 4\) and \(5, 3\).*4 != 3"):
+        matmul_nt(tg.ones(3, 4), tg.ones(5, 3))
+    with pytest.raises(RuntimeError, match="dtype"):
+        matmul_nt(tg.ones(3, 4), tg.ones(5, 4, dtype=tg.float64))
+
+
+def test_linear_takes_the_transposed_product_and_matches_torch():
+    rng = np.random.default_rng(2)
+    x0, w0, b0 = rng.standard_normal((6, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    outs = []
+    for lib in (tg, torch):
+        x, w, b = (lib.tensor(v, requires_grad=True) for v in (x0, w0, b0))
+        y = lib.nn.functional.linear(x, w, b)
+        (y * y).sum().backward()
+        outs.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+# ---- cross-entropy --------------------------------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_fused_cross_entropy_matches_torch(reduction, ignore_index):
+    rng = np.random.default_rng(3)
+    x0, t0 = rng.standard_normal((8, 5)).astype(np.float32), rng.integers(0, 5, 8)
+    res = []
+    for lib in (tg, torch):
+        x = lib.tensor(x0, requires_grad=True)
+        loss = lib.nn.functional.cross_entropy(x, lib.tensor(t0), reduction=reduction,
+                                               ignore_index=ignore_index)
+        g = np.linspace(0.5, 2.0, loss.numel()).astype(np.float32).reshape(tuple(loss.shape))
+        loss.backward(lib.tensor(g))
+        res.append((loss.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(res[0][0], res[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res[0][1], res[1][1], rtol=1e-5, atol=1e-6)
+
+
+def test_fused_cross_entropy_errors_and_all_ignored():
+    x = tg.randn(3, 4, requires_grad=True)
+    with pytest.raises(IndexError, match="Target 4 is out of bounds"):
+        tg.nn.functional.cross_entropy(x, tg.tensor([0, 4, 1]))
+    loss = tg.nn.functional.cross_entropy(x, tg.tensor([1, 1, 1]), ignore_index=1)
+    assert np.isnan(loss.item())  # 0 / 0, as PyTorch
+
+
+# ---- indexing and sum shortcuts -------------------------------------------------------------
+def test_int_and_slice_indexing_are_views_with_gradients():
+    x = tg.arange(12.0).reshape(3, 4).requires_grad_()
+    r, s = x[1], x[0:2]
+    assert np.shares_memory(r._data, x._data) and np.shares_memory(s._data, x._data)
+    assert r._version == s._version == x._version  # one version counter for the views
+    (r.sum() * 2 + s.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1] * 4, [3] * 4, [0] * 4])
+    with pytest.raises(IndexError):
+        x[5]
+
+
+def test_sum_shortcut_keeps_dtypes():
+    assert tg.ones(2, 3, dtype=tg.float32).sum().dtype is tg.float32
+    assert tg.ones(2, 3, dtype=tg.int32).sum().dtype is tg.int64
+    assert tg.ones(2, 3).sum(keepdim=True).shape == (1, 1)
