@@ -152,3 +152,40 @@ def test_retain_graph_second_backward_sees_later_change():
     with pytest.raises(RuntimeError, match="version 0 and is now at version 1"):
         c.backward()
     np.testing.assert_allclose(a.grad.numpy(), [2.0, 4.0])
+
+
+@pytest.mark.parametrize("expr,grad", [
+    ("v * w", "w"),            # d/dv needs w only: v may change afterwards
+    ("w * v", "w"),
+    ("v @ m", "m"),            # d/dv of v @ m needs m only
+    ("v / w", "1 / w"),        # d/dv of v / w needs w only
+])
+def test_an_input_no_rule_reads_may_change_in_place(expr, grad):
+    # PyTorch keeps a product's factor only for the other factor's gradient; so do we:
+    # changing the unused one in place before backward is no error, and the result is right.
+    v = _leaf([[1.0, 2.0], [3.0, 4.0]])
+    w = tapegrad.tensor([[2.0, 3.0], [5.0, 7.0]])   # no grad: its factor v is not needed
+    m = tapegrad.tensor([[1.0, -1.0], [0.5, 2.0]])
+    y = eval(expr, {"v": v, "w": w, "m": m})
+    with tapegrad.no_grad():
+        v.mul_(3)
+    y.sum().backward()
+    want = eval(grad, {"w": w, "m": m})
+    want = want.sum(1).expand(2, 2) if expr == "v @ m" else want
+    np.testing.assert_allclose(v.grad.numpy(), want.numpy())
+
+
+def test_a_factor_a_rule_reads_still_raises_when_changed():
+    v = _leaf([1.0, 2.0])
+    w = tapegrad.tensor([2.0, 3.0])
+    y = w * v          # d/dv needs w
+    w.mul_(3)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    n = _leaf([1.0, 2.0])
+    d = _leaf([2.0, 4.0])
+    z = n / d          # d/dd needs n
+    with tapegrad.no_grad():
+        n.mul_(3)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()

@@ -52,7 +52,9 @@ class Node:
                  "_nout", "_trace", "_seq", "__dict__", "__weakref__")
 
     name = "op"          # shown in reprs, errors and graph pictures
-    save = ()            # input indices and/or "out" / ("out", k) to keep for vjp
+    # What vjp reads (``self.saved``, in this order): an input index, ``(k, j)`` for input k
+    # only when input j needs a gradient (None in its place otherwise), "out" / ("out", k).
+    save = ()
     is_view = False      # output shares memory (and version counter) with input 0
     differentiable = True
     multi_output = False  # forward returns a tuple of arrays
@@ -154,33 +156,45 @@ class Node:
         # comprehensions (they would turn the locals into cells).
         dev = None
         needs = False
-        leaf = False
         arrays = []
-        edges = []
-        for x in inputs:
-            if isinstance(x, Tensor):
-                d = x._device
-                if d is not dev:
-                    if dev is None:
-                        dev = d
-                    elif d != dev:
-                        _device_error(cls, inputs)
-                arrays.append(x._data)
-                if x._requires_grad:
-                    needs = True
-                    fn = x.grad_fn
-                    if fn is not None:
-                        edges.append((fn, x._out_nr))
+        if _GRAD.grad_enabled:
+            leaf = False
+            edges = []
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    d = x._device
+                    if d is not dev:
+                        if dev is None:
+                            dev = d
+                        elif d != dev:
+                            _device_error(cls, inputs)
+                    arrays.append(x._data)
+                    if x._requires_grad:
+                        needs = True
+                        fn = x.grad_fn
+                        if fn is not None:
+                            edges.append((fn, x._out_nr))
+                        else:
+                            edges.append(x)  # a leaf: its sink is looked up only if recorded
+                            leaf = True
                     else:
-                        edges.append(x)  # a leaf: its sink is looked up only if recorded
-                        leaf = True
+                        edges.append(None)
                 else:
+                    arrays.append(x)
                     edges.append(None)
-            else:
-                arrays.append(x)
-                edges.append(None)
-        if needs:
-            needs = _GRAD.grad_enabled and cls.differentiable
+            if needs:
+                needs = cls.differentiable
+        else:
+            # Nothing is recorded (no_grad, and every op run inside a plain backward): only
+            # the arrays and the device check.
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    if x._device is not dev and dev is not None and x._device != dev:
+                        _device_error(cls, inputs)
+                    dev = x._device
+                    arrays.append(x._data)
+                else:
+                    arrays.append(x)
         if dev is CPU or dev is None:
             be = _backends.CPU_BACKEND
             dev = CPU
@@ -262,7 +276,16 @@ def _save(ctx, spec, inputs, outs):
     versions = []
     n = len(inputs)
     for s in spec:
-        if s.__class__ is int:
+        if s.__class__ is int or s[0].__class__ is int:
+            if s.__class__ is not int:
+                # (k, j): input k, kept only when input j needs a gradient (for a product,
+                # the other factor). Like PyTorch, an input that no rule will read is not
+                # kept, so changing it in place afterwards is no error.
+                s, j = s
+                if ctx.next[j] is None:
+                    saved.append(None)
+                    versions.append(0)
+                    continue
             if s >= n:
                 break
             x = inputs[s]

@@ -170,7 +170,7 @@ class Sub(_Binary):
 
 class Mul(_Binary):
     name = "mul"
-    save = (0, 1)
+    save = ((0, 1), (1, 0))  # each factor only for the other's gradient
     fn = staticmethod(np.multiply)
 
     def vjp(self, g):
@@ -186,7 +186,7 @@ class Mul(_Binary):
 
 class Div(_Binary):
     name = "div"
-    save = (0, 1)
+    save = ((0, 1), 1)  # the numerator only for the denominator's gradient
     fn = staticmethod(np.true_divide)
 
     def vjp(self, g):
@@ -469,7 +469,16 @@ def _no_bool(cls, a, b):
     if dt is D.bool and not (cls is Pow and b.__class__ is bool):  # bool ** True is fine
         raise NotImplementedError(f"{cls.name}: \"{cls.name}\" not implemented for 'Bool' "
                                   f"(shapes {tuple(_shape(a))} and {tuple(_shape(b))})")
+    if cls is not Pow and not dt.is_floating_point and _any_zero(b):
+        # NumPy would warn and return 0; PyTorch raises, as Python does for ints.
+        raise RuntimeError(f"{cls.name}: ZeroDivisionError (integer division by zero; shapes "
+                           f"{tuple(_shape(a))} and {tuple(_shape(b))})")
     return cls.apply(a, b, dt=dt)
+
+
+def _any_zero(b) -> bool:
+    d = getattr(b, "_data", None)
+    return bool((d == 0).any()) if d is not None else b == 0
 
 
 def rsub(input, other, *, alpha=1):

@@ -30,7 +30,7 @@ class Product(Node):
     """
 
     name = "matmul"
-    save = (0, 1)
+    save = ((0, 1), (1, 0))  # each factor only for the other's gradient
 
     @classmethod
     def forward(cls, ctx, be, a, b):

@@ -336,13 +336,18 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, _op="var"):
     """Variance with Bessel's correction by default (``correction=1``)."""
     if isinstance(dim, bool):  # var(x, False): the old positional unbiased flag
         unbiased, dim = dim, None
     c = _correction(unbiased, correction)
-    dims = norm_dims(dim, input.ndim, "var")
+    dims = norm_dims(dim, input.ndim, _op)
     n = _count(input, dims)
+    if n - c <= 0:
+        import warnings
+
+        warnings.warn(f"{_op}(): degrees of freedom is <= 0 ({n} values per result, "
+                      f"correction {c}): the result is nan or inf", UserWarning, stacklevel=2)
     mu = mean(input, dims, True)
     d = input - mu
     return sum(d * d, dims, keepdim) / _builtin_max(n - c, 0)
@@ -355,7 +360,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation: ``sqrt(var(...))``."""
     from tapegrad.ops.unary import sqrt
 
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction, _op="std"))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
