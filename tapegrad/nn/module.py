@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from tapegrad.autograd.grad_mode import no_grad
 from tapegrad.autograd.hooks_state import RemovableHandle
+from tapegrad.nn._state_dict import StateDictMixin
 from tapegrad.nn.parameter import Buffer, Parameter
 from tapegrad.tensor import Tensor
 
@@ -39,7 +40,7 @@ def _register(table: OrderedDict, hook, prepend: bool) -> RemovableHandle:
     return h
 
 
-class Module:
+class Module(StateDictMixin):
     """Base class for all layers and models; subclasses define ``forward``.
 
     >>> m = tapegrad.nn.Linear(3, 2)
@@ -491,66 +492,6 @@ class Module:
         from tapegrad import _dtype as D
 
         return self._cast_float(D.float16)
-
-    # ---- state dict ----------------------------------------------------------------------
-    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
-        """An ``OrderedDict`` of every parameter and persistent buffer by dotted name
-        (detached unless ``keep_vars``). Shared parameters appear under every name.
-
-        >>> list(tapegrad.nn.BatchNorm1d(3).state_dict())
-        ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
-        """
-        if args:  # PyTorch's deprecated positional form (destination, prefix, keep_vars)
-            destination = args[0]
-            if len(args) > 1:
-                prefix = args[1]
-            if len(args) > 2:
-                keep_vars = args[2]
-        if destination is None:
-            destination = OrderedDict()
-        for k, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + k] = p if keep_vars else p.detach()
-        for k, b in self._buffers.items():
-            if b is not None and k not in self._non_persistent_buffers_set:
-                destination[prefix + k] = b if keep_vars else b.detach()
-        for k, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + k + ".",
-                             keep_vars=keep_vars)
-        return destination
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Copy parameters and buffers from ``state_dict``.
-
-        Every key and shape is checked before anything is written: with ``strict``, missing
-        or unexpected keys raise; a shape mismatch always raises (RuntimeError naming the key
-        and both shapes) and leaves the module unchanged. Returns
-        ``(missing_keys, unexpected_keys)``.
-
-        >>> m.load_state_dict(other.state_dict())
-        <All keys matched successfully>
-        """
-        from tapegrad.nn._state_dict import IncompatibleKeys, check_state_dict
-
-        own = self.state_dict(keep_vars=True)
-        values, missing, unexpected = check_state_dict(self._get_name(), own, state_dict,
-                                                       strict)
-        with no_grad():
-            for k, v in values.items():
-                if assign:
-                    self._assign_state(k, own[k], v)
-                else:
-                    own[k].copy_(v)
-        return IncompatibleKeys(missing, unexpected)
-
-    def _assign_state(self, key: str, old: Tensor, new: Tensor) -> None:
-        path, _, name = key.rpartition(".")
-        mod = self.get_submodule(path)
-        if name in mod._parameters:
-            mod._parameters[name] = Parameter(new.detach(), old.requires_grad)
-        else:
-            mod._buffers[name] = new.detach()
 
     # ---- printing ------------------------------------------------------------------------
     def _get_name(self) -> str:
