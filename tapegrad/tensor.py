@@ -10,6 +10,7 @@ import numpy as np
 
 from tapegrad import _dtype as D
 from tapegrad._device import CPU, device
+from tapegrad._size import Size
 from tapegrad._tensor_methods import TensorMethods
 from tapegrad.autograd import node as _node_mod
 from tapegrad.autograd.grad_mode import STATE as _GRAD
@@ -87,8 +88,6 @@ class Tensor(TensorMethods):
     # ---- basic attributes --------------------------------------------------------------
     @property
     def shape(self):
-        from tapegrad._size import Size
-
         return Size(self._data.shape)
 
     @property

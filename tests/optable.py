@@ -329,6 +329,20 @@ case("nn_embedding_freq", lambda m, w: m.nn.functional.embedding(
      why=_EMB_WHY + "; PyTorch's double backward ignores the frequency scaling")
 case("nn_layer_norm", lambda m, x, w, b: m.nn.functional.layer_norm(x, (3, 4), w, b),
      F((2, 3, 4)), F((3, 4)), F((3, 4)))
+case("nn_layer_norm_1d", lambda m, x, w, b: m.nn.functional.layer_norm(x, (4,), w, b, 1e-3),
+     F((5, 4), -2, 2), F((4,), 0.5, 1.5), F((4,)))
+case("nn_layer_norm_no_affine", lambda m, x: m.nn.functional.layer_norm(x, (4,)), F((2, 3, 4)))
+case("nn_layer_norm_2d_no_affine", lambda m, x: m.nn.functional.layer_norm(x, (3, 4)),
+     F((2, 3, 4)))
+case("nn_layer_norm_weight_only", lambda m, x, w: m.nn.functional.layer_norm(x, (3,), w),
+     F((4, 3)), F((3,)))
+# PyTorch's own double backward fails with a bias and no weight ("Expected a proper Tensor
+# but got None"), so its side spells the same function with the bias added outside.
+case("nn_layer_norm_bias_only", lambda m, x, b: m.nn.functional.layer_norm(x, [2, 3], None, b),
+     F((2, 2, 3)), F((2, 3)),
+     torch_fn=lambda m, x, b: m.nn.functional.layer_norm(x, [2, 3]) + b)
+case("nn_layer_norm_params_only", lambda m, x, w, b: m.nn.functional.layer_norm(x, (4,), w, b),
+     F((3, 4), grad=False), F((4,)), F((4,)))
 case("nn_batch_norm_train", lambda m, x, w, b: m.nn.functional.batch_norm(
     x, None, None, w, b, training=True), F((4, 3, 2)), F((3,)), F((3,)))
 case("nn_group_norm", lambda m, x, w, b: m.nn.functional.group_norm(x, 2, w, b),

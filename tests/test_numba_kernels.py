@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("numba")
 
-from tapegrad.backends import numba_backend, numba_core, numba_nn  # noqa: E402
+from tapegrad.backends import numba_backend, numba_core, numba_nn, numba_norm  # noqa: E402
 from tapegrad.backends.numpy_backend import reference_kernels  # noqa: E402
 
 REF = reference_kernels()
-FAST = {**numba_core.KERNELS, **numba_nn.KERNELS}
+FAST = {**numba_core.KERNELS, **numba_nn.KERNELS, **numba_norm.KERNELS}
 DTYPES = [np.float32, np.float64]
 
 
@@ -232,6 +232,76 @@ def test_cross_entropy(dt):
     _check("cross_entropy", x, np.array([0, 1, 2]), np.ones(3, bool), dt=dt)
     xt = rng.standard_normal((5, 4)).astype(dt).T  # non-contiguous: the reference path
     _check("cross_entropy", xt, np.zeros(4, np.int64), np.ones(4, bool), dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_layer_norm(dt):
+    rng = np.random.default_rng(12)
+    for rows, n in [(7, 5), (1, 1), (0, 3), (4, 1000), (3, 0)]:
+        w = rng.uniform(0.5, 1.5, n).astype(dt)
+        b = rng.standard_normal(n).astype(dt)
+        for label, x in _layouts(rng, (rows, n), dt, -3, 5):
+            if label == "broadcast":
+                continue  # constant rows: a variance of 0, rstd = 1 / sqrt(eps) below
+            for wb in [(w, b), (None, None), (w, None), (None, b)]:
+                _check("layer_norm", x, *wb, 1e-5, dt=dt)
+            _, mean, rstd = REF["layer_norm"](np.ascontiguousarray(x), w, b, 1e-5)
+            for _, g in _layouts(rng, (rows, n), dt):
+                for wt in (w, None):
+                    _check("layer_norm_backward", g, x, wt, mean, rstd, dt=dt)
+    # A constant row (variance 0) and a row far from 0 (the mean must be subtracted first).
+    x = np.array([[2.0, 2.0, 2.0], [1e4 + 1, 1e4 + 2, 1e4 + 3]], dt)
+    _check("layer_norm", x, None, None, 1e-5, dt=dt)
+    y, mean, rstd = FAST["layer_norm"](x, None, None, 0.1)
+    assert mean.dtype == rstd.dtype == dt and mean.shape == (2,)
+    np.testing.assert_allclose(y[1], np.array([-1.0, 0.0, 1.0]) / np.sqrt(2 / 3 + 0.1),
+                               **_tol(dt))
+    g = rng.standard_normal(x.shape).astype(dt)
+    _check("layer_norm_backward", g, x, None, mean, rstd, dt=dt)
+
+
+def test_layer_norm_float16_and_mixed_dtypes_take_the_reference_path():
+    rng = np.random.default_rng(13)
+    x = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
+    w = rng.uniform(0.5, 1.5, 4).astype(np.float16)
+    want, got = REF["layer_norm"](x, w, w, 1e-5), FAST["layer_norm"](x, w, w, 1e-5)
+    assert got[0].dtype == np.float16 and got[1].dtype == np.float32  # float32 statistics
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+    g = rng.uniform(-1, 1, x.shape).astype(np.float16)
+    for a, b in zip(REF["layer_norm_backward"](g, x, w, *want[1:]),
+                    FAST["layer_norm_backward"](g, x, w, *want[1:])):
+        assert b.dtype == np.float16
+        np.testing.assert_array_equal(a, b)
+    # float16 in, float32 inside: as close to the float64 answer as float16 can be.
+    w64 = w.astype(np.float64)
+    y64 = REF["layer_norm"](x.astype(np.float64), w64, w64, 1e-5)[0]
+    np.testing.assert_allclose(got[0].astype(np.float64), y64, atol=4e-3)
+    x32 = x.astype(np.float32)  # float32 rows with float64 weights: no loop, same answer
+    _check("layer_norm", x32, w.astype(np.float64), None, 1e-5, dt=np.float32)
+
+
+def test_layer_norm_failed_compilation_falls_back_with_one_warning(monkeypatch):
+    from numba import njit
+
+    @njit
+    def broken(x, w, b, has_w, has_b, zero, inv_n, eps, y, mean, rstd):
+        y[0, 0] = x.no_such_attribute  # a typing error, raised when it compiles
+
+    table = {"layer_norm": numba_norm.layer_norm}
+    monkeypatch.setattr(numba_backend, "_TABLES", [table])
+    monkeypatch.setattr(numba_backend, "_WARNED", set())
+    monkeypatch.setattr(numba_backend, "_STATE", {"loaded": False})
+    monkeypatch.setattr(numba_norm, "_layer_norm", broken)
+    x = np.arange(6.0).reshape(2, 3)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        got = numba_norm.layer_norm(x, None, None, 1e-5)
+    for a, b in zip(got, REF["layer_norm"](x, None, None, 1e-5)):
+        np.testing.assert_array_equal(a, b)
+    msgs = [str(w.message) for w in rec if "failed to compile" in str(w.message)]
+    assert len(msgs) == 1 and "layer_norm" in msgs[0]
+    assert table["layer_norm"] is REF["layer_norm"]
 
 
 def test_float16_takes_the_reference_path_exactly():

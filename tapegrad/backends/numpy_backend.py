@@ -10,12 +10,13 @@ from tapegrad.backends import Backend
 
 def reference_kernels() -> dict:
     """A fresh dict of every reference kernel (other backends start from a copy)."""
-    from tapegrad.backends import ref_core, ref_loss, ref_nn, ref_optim, ref_rnn
+    from tapegrad.backends import ref_core, ref_loss, ref_nn, ref_norm, ref_optim, ref_rnn
 
     table = {}
     table.update(ref_core.KERNELS)
     table.update(ref_nn.KERNELS)
     table.update(ref_loss.KERNELS)
+    table.update(ref_norm.KERNELS)
     table.update(ref_optim.KERNELS)
     table.update(ref_rnn.KERNELS)
     return table
