@@ -5,6 +5,8 @@ Kept apart from ``tensor.py`` so that each file reads on its own; ``Tensor`` inh
 
 from __future__ import annotations
 
+from tapegrad.ops import activation as A
+from tapegrad.ops import convert as C
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import index as I
 from tapegrad.ops import inplace as P
@@ -17,6 +19,9 @@ from tapegrad.ops._util import check_number_or_tensor
 
 
 _PLAIN = (float, int)  # Python numbers (bool is not among them: it promotes differently)
+_CPU = E._CPU
+_Add = E.Add
+_Mul = E.Mul
 
 
 def _other(op, x):
@@ -30,13 +35,21 @@ class TensorMethods(InplaceMethods):
     # ---- operators ---------------------------------------------------------------------
     # The four arithmetic operators skip the public functions' argument handling when the
     # other operand is a tensor or a Python number: they run on every op of a model.
+    # A float CPU tensor with a Python number keeps the tensor's dtype: _arith's first rule,
+    # tested here too, as it is the commonest case of all (a call less per op).
     def __add__(self, other):
-        if type(other) in _PLAIN or isinstance(other, TensorMethods):
+        if type(other) in _PLAIN:
+            if self._dtype.is_floating_point and self._device is _CPU:
+                return _Add.apply(self, other)
+            return E._arith(E.Add, self, other)
+        if isinstance(other, TensorMethods):
             return E._arith(E.Add, self, other)
         return E.add(self, _other("add", other))
 
     def __radd__(self, other):
         if type(other) in _PLAIN:
+            if self._dtype.is_floating_point and self._device is _CPU:
+                return _Add.apply(other, self)
             return E._arith(E.Add, other, self)
         return E.add(_other("add", other), self)
 
@@ -51,12 +64,18 @@ class TensorMethods(InplaceMethods):
         return E.sub(_other("sub", other), self)
 
     def __mul__(self, other):
-        if type(other) in _PLAIN or isinstance(other, TensorMethods):
+        if type(other) in _PLAIN:
+            if self._dtype.is_floating_point and self._device is _CPU:
+                return _Mul.apply(self, other)
+            return E._arith(E.Mul, self, other)
+        if isinstance(other, TensorMethods):
             return E._arith(E.Mul, self, other)
         return E.mul(self, _other("mul", other))
 
     def __rmul__(self, other):
         if type(other) in _PLAIN:
+            if self._dtype.is_floating_point and self._device is _CPU:
+                return _Mul.apply(other, self)
             return E._arith(E.Mul, other, self)
         return E.mul(_other("mul", other), self)
 
@@ -362,14 +381,16 @@ class TensorMethods(InplaceMethods):
     def cosh(self):
         return U.cosh(self)
 
+    # The activations go straight to their ops (what U.tanh etc. call): one call less on
+    # ops that run once per layer and step.
     def tanh(self):
-        return U.tanh(self)
+        return A.Tanh.apply(self)
 
     def sigmoid(self):
-        return U.sigmoid(self)
+        return A.Sigmoid.apply(self)
 
     def relu(self):
-        return U.relu(self)
+        return A.Relu.apply(self)
 
     def erf(self):
         return U.erf(self)
@@ -571,9 +592,7 @@ class TensorMethods(InplaceMethods):
 
     # ---- copies and new tensors --------------------------------------------------------
     def clone(self, *, memory_format=None):
-        from tapegrad.ops.convert import clone
-
-        return clone(self)
+        return C.clone(self)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
         from tapegrad.creation import zeros

@@ -195,3 +195,95 @@ def test_sum_shortcut_keeps_dtypes():
     assert tg.ones(2, 3, dtype=tg.float32).sum().dtype is tg.float32
     assert tg.ones(2, 3, dtype=tg.int32).sum().dtype is tg.int64
     assert tg.ones(2, 3).sum(keepdim=True).shape == (1, 1)
+
+
+# ---- backward shortcuts: a filled sum gradient, sum_to and the version pre-check -------------
+def test_sum_backward_fills_a_writable_gradient_and_matches_torch():
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal((3, 4)).astype(np.float32)
+    out = []
+    for lib in (tg, torch):
+        x = lib.tensor(x0, requires_grad=True)
+        h = lib.tanh(x)
+        tot = h.sum() + (h * 3.0).sum()   # two filled gradients meet at h (summed in place)
+        tot.backward()
+        first = x.grad.numpy().copy()
+        lib.tanh(x).sum().backward()      # accumulates into the same .grad
+        out.append((first, x.grad.numpy()))
+    for ours, ref in zip(out[0], out[1]):
+        np.testing.assert_allclose(ours, ref, rtol=1e-6)
+    x = tg.tensor(x0, requires_grad=True)
+    x.sum().backward()
+    assert x.grad.dtype == tg.float32 and x.grad.numpy().flags.writeable
+    x.grad.add_(1.0)  # the leaf owns its gradient: no read-only broadcast view
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 2.0, np.float32))
+
+
+@pytest.mark.parametrize("mode", ["plain", "create_graph", "anomaly", "big"])
+def test_sum_backward_in_every_mode(mode):
+    shape = (300, 300) if mode == "big" else (2, 3)   # big: above the fill limit, a view
+    x0 = np.linspace(-1, 1, int(np.prod(shape))).reshape(shape)
+    x = tg.tensor(x0, requires_grad=True)
+    if mode == "create_graph":
+        (g,) = tg.autograd.grad((x * x).sum(), x, create_graph=True)
+        (gg,) = tg.autograd.grad(g.sum(), x)
+        np.testing.assert_allclose(gg.numpy(), np.full(shape, 2.0))
+        return
+    if mode == "anomaly":
+        with tg.autograd.detect_anomaly():
+            (x * 2.0).sum().backward()
+    else:
+        (x * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(shape, 2.0))
+
+
+def test_sum_backward_under_forward_ad_keeps_tangents():
+    import tapegrad.autograd.forward_ad as fwAD
+
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = tg.tensor([1.0, 0.0, -1.0])
+    with fwAD.dual_level():
+        xd = fwAD.make_dual(x, v)
+        (g,) = tg.autograd.grad((xd * xd).sum(), x, create_graph=True)
+        _, tangent = fwAD.unpack_dual(g)
+    np.testing.assert_allclose(tangent.numpy(), [2.0, 0.0, -2.0])  # H v with H = 2 I
+
+
+_BROADCAST_GRAD_CASES = [
+    # (a * b) * 2 + a + b: add and mul gradients sum over broadcast dims only
+    ("mul_add", (3, 1), (1, 4)), ("mul_add", (3, 4), (4,)), ("mul_add", (3, 4), ()),
+    ("mul_add", (2, 3), (2, 3)),
+    # tanh(a @ b): product gradients sum over broadcast batch dims
+    ("matmul", (2, 3, 4), (4, 5)), ("matmul", (3, 4), (2, 4, 5)),
+    ("matmul", (1, 3, 4), (2, 4, 5)),
+]
+
+
+@pytest.mark.parametrize("expr,sa,sb", _BROADCAST_GRAD_CASES, ids=str)
+def test_gradients_sum_over_broadcast_dims_only(expr, sa, sb):
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.standard_normal(sa), rng.standard_normal(sb)
+    res = []
+    for lib in (tg, torch):
+        a = lib.tensor(a0, requires_grad=True)
+        b = lib.tensor(b0, requires_grad=True)
+        y = (a * b) * 2.0 + a + b if expr == "mul_add" else lib.tanh(a @ b)
+        y.sum().backward()
+        res.append((a.grad.numpy(), b.grad.numpy()))
+    for ours, ref in zip(res[0], res[1]):
+        assert ours.shape == ref.shape
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
+def test_version_precheck_leaves_every_grad_untouched():
+    # The pre-pass checks every saved tensor before any gradient is written: a modified
+    # output saved by tanh deep in the graph fails the whole backward, leaves included.
+    w = tg.tensor([0.5, -0.5], requires_grad=True)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = tg.tanh(x * 1.0)
+    y = h.sum() * 2.0 + (x * w).sum()   # only tanh saved h (its output)
+    with tg.no_grad():
+        h.mul_(2.0)
+    with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
+        y.backward()
+    assert x.grad is None and w.grad is None

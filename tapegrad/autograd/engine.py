@@ -157,19 +157,35 @@ def _reachable(root_nodes, check=False):
     if check:
         _check_saved(roots, None)
     stack = list(roots)
+    pop = stack.pop
+    push = stack.append
+    get = deps.get
+    Tensor = _node.Tensor
+    # Runs once per recorded node before the walk: _check_node is inlined for the usual
+    # saved entries (a tensor, an output), and anything unusual goes to it.
     while stack:
-        n = stack.pop()
+        n = pop()
         for e in n.next:
             if e is None:
                 continue
             c = e[0]
-            d = deps.get(c)
+            d = get(c)
             if d is None:
                 deps[c] = 1
                 if c not in roots:
-                    if check and (c._freed or c._saved):
-                        _check_node(c)
-                    stack.append(c)
+                    if check:
+                        if c._freed:
+                            _check_node(c)
+                        elif c._saved:
+                            for s, v in zip(c._saved, c._versions):
+                                k = s.__class__
+                                if k is SavedOutput:
+                                    if s.vc[0] != v:
+                                        _check_node(c)
+                                elif k is Tensor or isinstance(s, Tensor):
+                                    if s._vc[0] != v:
+                                        _check_node(c)
+                    push(c)
             else:
                 deps[c] = d + 1
     return deps
@@ -491,4 +507,13 @@ def _exclusive(g) -> bool:
     # References to the array: the tensor, the local ``a``, getrefcount's argument. To the
     # tensor: the walk's local, _accumulate's and this function's arguments, getrefcount's.
     a = g._data
-    return a.base is None and sys.getrefcount(a) <= 3 and sys.getrefcount(g) <= 4
+    if sys.getrefcount(g) > 4 or sys.getrefcount(a) > 3:
+        return False
+    b = a.base
+    if b is None:
+        return True
+    # A fresh result reshaped (a kernel's rows x features put back into the input's shape,
+    # say) is a view of an array nothing else holds: it may be kept if it is all of that
+    # array, in order. References to the base: the view's, the local ``b``, getrefcount's.
+    return type(b) is type(a) and b.base is None and sys.getrefcount(b) <= 3 and \
+        a.size == b.size and a.flags.c_contiguous

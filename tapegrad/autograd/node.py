@@ -16,6 +16,8 @@ rebuilt on unpack, so a node never references its own output (no reference cycle
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from tapegrad import _device
@@ -97,12 +99,13 @@ class Node:
                 "time or if you need to access saved tensors after calling backward.")
         out = []
         for s, v in zip(self._saved, self._versions):
-            if isinstance(s, Tensor):
+            k = s.__class__  # (identity tests first: this runs in every vjp)
+            if k is Tensor or (k is not SavedOutput and isinstance(s, Tensor)):
                 vc = s._vc
                 if vc[0] != v:
                     _version_error(self, s.shape, vc, v, "input")
                 out.append(s)
-            elif type(s) is SavedOutput:
+            elif k is SavedOutput:
                 vc = s.vc
                 if vc[0] != v:
                     _version_error(self, s.data.shape, vc, v, "output")
@@ -293,8 +296,14 @@ def _save(ctx, spec, inputs, outs):
             versions.append(x._vc[0] if isinstance(x, Tensor) else 0)
         else:
             o = outs if s == "out" else outs[s[1]]
-            saved.append(SavedOutput(o._data, o._vc, o._out_nr, o._device))
-            versions.append(o._vc[0])
+            so = _new(SavedOutput)  # SavedOutput(o._data, o._vc, o._out_nr, o._device), inlined
+            so.data = o._data
+            so.vc = vc = o._vc
+            so.nr = o._out_nr
+            so.dev = o._device
+            so.fw = None
+            saved.append(so)
+            versions.append(vc[0])
     ctx._saved = saved
     ctx._versions = versions
 
@@ -330,8 +339,6 @@ class AccumulateGrad(Node):
         ref = t._accum
         acc = ref() if ref is not None else None
         if acc is None:
-            import weakref
-
             acc = AccumulateGrad.__new__(AccumulateGrad)
             acc.variable = t
             acc.next = ()

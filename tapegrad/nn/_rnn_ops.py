@@ -27,6 +27,7 @@ from tapegrad.autograd.node import Node
 from tapegrad.ops.linalg import matmul
 from tapegrad.ops.shape import chunk, stack, transpose
 from tapegrad.ops.unary import relu, sigmoid, tanh
+from tapegrad.tensor import Tensor
 
 __all__ = ["rnn_step", "lstm_step", "gru_step", "rnn_tanh_cell", "rnn_relu_cell",
            "lstm_cell", "gru_cell", "rnn_scan", "lstm_scan", "gru_scan", "linear"]
@@ -158,8 +159,6 @@ def _gru_steps(xw, h0, w_hh, b_hh, reverse):
 
 # ---- fused primitives ------------------------------------------------------------------------
 def _wrap(arr, dev):
-    from tapegrad.tensor import Tensor
-
     return Tensor._make(arr, False, None, 0, dev)
 
 

@@ -149,7 +149,9 @@ class Add(_Binary):
     def vjp(self, g):
         sa, sb = self.shapes
         na, nb = self.next
-        return (sum_to(g, sa) if na else None, sum_to(g, sb) if nb else None)
+        s = g._data.shape  # (sum_to only where broadcasting happened: a call saved per add)
+        return (None if na is None else g if s == sa else sum_to(g, sa),
+                None if nb is None else g if s == sb else sum_to(g, sb))
 
     def jvp(self, inputs, out, ta, tb):
         return _tsum(ta, tb)
@@ -177,7 +179,17 @@ class Mul(_Binary):
         a, b = self.saved
         sa, sb = self.shapes
         na, nb = self.next
-        return (sum_to(g * b, sa) if na else None, sum_to(g * a, sb) if nb else None)
+        # _arith is what ``g * b`` runs (a saved factor is a tensor or a Python number).
+        ga = gb = None
+        if na is not None:
+            ga = _arith(Mul, g, b)
+            if ga._data.shape != sa:
+                ga = sum_to(ga, sa)
+        if nb is not None:
+            gb = _arith(Mul, g, a)
+            if gb._data.shape != sb:
+                gb = sum_to(gb, sb)
+        return ga, gb
 
     def jvp(self, inputs, out, ta, tb):
         a, b = inputs

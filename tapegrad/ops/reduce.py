@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
 
+from tapegrad import _device
 from tapegrad import _dtype as D
+from tapegrad.autograd import hooks_state as _hs
+from tapegrad.autograd import node as _node
+from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import Node
 from tapegrad.ops._util import norm_dim, norm_dims
+from tapegrad.ops.shape import broadcast_to, reshape
 
 __all__ = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var",
            "std", "norm", "logsumexp", "cumsum", "cumprod", "all", "any", "var_mean",
@@ -19,15 +25,30 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 _b_sum, _b_max, _b_min, _b_all, _b_any = sum, max, min, all, any
 
 
+# Up to this many elements a 0-d gradient is filled out instead of broadcast (see below);
+# above it, the view saves the memory.
+_FILL_MAX = 1 << 16
+_CPU = _device.CPU
+_prod = math.prod
+
+
 def _kept_shape(in_shape, dims):
     return tuple(1 if i in dims else s for i, s in enumerate(in_shape))
 
 
 def _expand_back(g, in_shape, dims, keepdim):
     """Broadcast a reduced gradient back over the reduced dims."""
-    from tapegrad.ops.shape import broadcast_to, reshape
-
-    if not keepdim and g._data.ndim:  # (a 0-d gradient broadcasts as it is: one op less)
+    a = g._data
+    if not a.ndim and not _GRAD.grad_enabled and type(a) is np.ndarray and \
+            g._device is _CPU and not _hs.FORWARD_AD and not _hs.ANOMALY and \
+            _prod(in_shape) <= _FILL_MAX:
+        # A plain backward of ``x.sum()`` (nothing recorded): a small filled array costs less
+        # than recording a broadcast view, and the engine may then add the next gradient into
+        # it in place (a read-only view never can).
+        r = np.empty(in_shape, a.dtype)
+        r.fill(a)
+        return _node.Tensor._make(r, False, None, 0, _CPU)
+    if not keepdim and a.ndim:  # (a 0-d gradient broadcasts as it is: one op less)
         g = reshape(g, _kept_shape(in_shape, dims))
     return broadcast_to(g, in_shape)
 
@@ -102,7 +123,7 @@ class Prod(Node):
     def _grad_factor(self, x, out):
         # d prod / d x_i = product of the others. out / x fails where x == 0, so the exact
         # product of the others is built from exclusive cumulative products along the dim.
-        from tapegrad.ops.shape import flatten, reshape
+        from tapegrad.ops.shape import flatten
 
         if self.dim is None:
             flat = flatten(x)
@@ -234,8 +255,6 @@ class Amax(Node):
         return cls.fn(x, axis=dims, keepdims=keepdim)
 
     def _mask(self, x, out):
-        from tapegrad.ops.shape import reshape
-
         o = out if self.keepdim else reshape(out, _kept_shape(self.in_shape, self.dims))
         m = (x == o).to(x.dtype)
         return m / sum(m, self.dims, True)
@@ -386,8 +405,6 @@ class Norm2(Node):
 
     def _scaled(self, x, out):
         from tapegrad.ops.elementwise import where
-        from tapegrad.ops.shape import reshape
-
         o = out if self.keepdim else reshape(out, _kept_shape(self.in_shape, self.dims))
         return where(o == 0, 0.0, x / where(o == 0, 1.0, o))
 
