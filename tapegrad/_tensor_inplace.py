@@ -9,6 +9,7 @@ from __future__ import annotations
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import index as I
 from tapegrad.ops import inplace as P
+from tapegrad.ops import select as W
 from tapegrad.ops import unary as U
 
 
@@ -46,15 +47,15 @@ class InplaceMethods:
         return P.inplace(self, E.pow, "pow_", exponent)
 
     def clamp_(self, min=None, max=None):
-        return P.inplace(self, E.clamp, "clamp_", min, max)
+        return P.inplace(self, W.clamp, "clamp_", min, max)
 
     clip_ = clamp_
 
     def clamp_min_(self, min):
-        return P.inplace(self, E.clamp, "clamp_min_", min, None)
+        return P.inplace(self, W.clamp, "clamp_min_", min, None)
 
     def clamp_max_(self, max):
-        return P.inplace(self, E.clamp, "clamp_max_", None, max)
+        return P.inplace(self, W.clamp, "clamp_max_", None, max)
 
     def fmod_(self, other):
         return P.inplace(self, E.fmod, "fmod_", other)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from tapegrad.ops import activation as A
 from tapegrad.ops import convert as C
+from tapegrad.ops import compare as K
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import index as I
 from tapegrad.ops import inplace as P
 from tapegrad.ops import linalg as L
 from tapegrad.ops import reduce as R
+from tapegrad.ops import select as W
 from tapegrad.ops import shape as S
 from tapegrad.ops import unary as U
 from tapegrad._tensor_inplace import InplaceMethods
@@ -123,47 +125,47 @@ class TensorMethods(InplaceMethods):
         return U.abs(self)
 
     def __invert__(self):
-        return E.logical_not(self) if self.dtype.name == "bool" else E.bitwise_not(self)
+        return K.logical_not(self) if self.dtype.name == "bool" else K.bitwise_not(self)
 
     def __and__(self, other):
-        return E.bitwise_and(self, other)
+        return K.bitwise_and(self, other)
 
     def __rand__(self, other):
-        return E.bitwise_and(other, self)
+        return K.bitwise_and(other, self)
 
     def __or__(self, other):
-        return E.bitwise_or(self, other)
+        return K.bitwise_or(self, other)
 
     def __ror__(self, other):
-        return E.bitwise_or(other, self)
+        return K.bitwise_or(other, self)
 
     def __xor__(self, other):
-        return E.bitwise_xor(self, other)
+        return K.bitwise_xor(self, other)
 
     def __rxor__(self, other):
-        return E.bitwise_xor(other, self)
+        return K.bitwise_xor(other, self)
 
     def __eq__(self, other):
         if other is None:
             return False
-        return E.eq(self, other)
+        return K.eq(self, other)
 
     def __ne__(self, other):
         if other is None:
             return True
-        return E.ne(self, other)
+        return K.ne(self, other)
 
     def __lt__(self, other):
-        return E.lt(self, other)
+        return K.lt(self, other)
 
     def __le__(self, other):
-        return E.le(self, other)
+        return K.le(self, other)
 
     def __gt__(self, other):
-        return E.gt(self, other)
+        return K.gt(self, other)
 
     def __ge__(self, other):
-        return E.ge(self, other)
+        return K.ge(self, other)
 
     def __getitem__(self, idx):
         return I.getitem(self, idx)
@@ -210,15 +212,15 @@ class TensorMethods(InplaceMethods):
         return E.atan2(self, other)
 
     def clamp(self, min=None, max=None):
-        return E.clamp(self, min, max)
+        return W.clamp(self, min, max)
 
     clip = clamp
 
     def clamp_min(self, min):
-        return E.clamp(self, min, None)
+        return W.clamp(self, min, None)
 
     def clamp_max(self, max):
-        return E.clamp(self, None, max)
+        return W.clamp(self, None, max)
 
     def float_power(self, exponent):
         return E.float_power(self, exponent)
@@ -227,7 +229,7 @@ class TensorMethods(InplaceMethods):
         return L.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
     def where(self, condition, other):
-        return E.where(condition, self, other)
+        return W.where(condition, self, other)
 
     def lerp(self, end, weight):
         return self + weight * (end - self)
@@ -258,27 +260,27 @@ class TensorMethods(InplaceMethods):
 
     # ---- comparisons -------------------------------------------------------------------
     def eq(self, other):
-        return E.eq(self, other)
+        return K.eq(self, other)
 
     def ne(self, other):
-        return E.ne(self, other)
+        return K.ne(self, other)
 
     def lt(self, other):
-        return E.lt(self, other)
+        return K.lt(self, other)
 
     def le(self, other):
-        return E.le(self, other)
+        return K.le(self, other)
 
     def gt(self, other):
-        return E.gt(self, other)
+        return K.gt(self, other)
 
     def ge(self, other):
-        return E.ge(self, other)
+        return K.ge(self, other)
 
     greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
     def equal(self, other) -> bool:
-        return tuple(self.shape) == tuple(other.shape) and bool(E.eq(self, other).all())
+        return tuple(self.shape) == tuple(other.shape) and bool(K.eq(self, other).all())
 
     def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
         import numpy as np
@@ -293,25 +295,25 @@ class TensorMethods(InplaceMethods):
         return tensor(np.isclose(self._host(), other._host(), rtol, atol, equal_nan))
 
     def logical_and(self, other):
-        return E.logical_and(self, other)
+        return K.logical_and(self, other)
 
     def logical_or(self, other):
-        return E.logical_or(self, other)
+        return K.logical_or(self, other)
 
     def logical_xor(self, other):
-        return E.logical_xor(self, other)
+        return K.logical_xor(self, other)
 
     def logical_not(self):
-        return E.logical_not(self)
+        return K.logical_not(self)
 
     def isnan(self):
-        return E.isnan(self)
+        return K.isnan(self)
 
     def isinf(self):
-        return E.isinf(self)
+        return K.isinf(self)
 
     def isfinite(self):
-        return E.isfinite(self)
+        return K.isfinite(self)
 
     # ---- unary math --------------------------------------------------------------------
     def neg(self):

@@ -106,7 +106,7 @@ def _outside(node, like):
 
 
 def _where_outside(node, a, b):
-    from tapegrad.ops.elementwise import Where
+    from tapegrad.ops.select import Where
 
     dt = a.dtype if hasattr(a, "_data") else b.dtype
     return Where.apply(_outside(node, a if hasattr(a, "_data") else b), a, b, dt=dt)

@@ -13,7 +13,8 @@ import numpy as np
 from tapegrad import _dtype as D
 from tapegrad.ops import nn_ops
 from tapegrad.ops import unary as U
-from tapegrad.ops.elementwise import clamp, minimum, where
+from tapegrad.ops.elementwise import minimum
+from tapegrad.ops.select import clamp, where
 from tapegrad.ops.loss_ops import cross_entropy_idx
 from tapegrad.tensor import Tensor
 

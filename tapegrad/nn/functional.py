@@ -27,7 +27,8 @@ from tapegrad.nn._functional_loss import (binary_cross_entropy,  # noqa: F401
 from tapegrad.ops import nn_ops, norm_ops
 from tapegrad.ops import unary as U
 from tapegrad.ops._util import norm_dim
-from tapegrad.ops.elementwise import clamp, minimum, where
+from tapegrad.ops.elementwise import minimum
+from tapegrad.ops.select import clamp, where
 from tapegrad.ops.linalg import einsum, matmul
 from tapegrad.ops.matmul_t import matmul_nt
 from tapegrad.tensor import Tensor

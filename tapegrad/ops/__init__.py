@@ -13,6 +13,8 @@
 
 from tapegrad.ops.convert import clone, contiguous  # noqa: F401
 from tapegrad.ops.elementwise import *  # noqa: F401,F403
+from tapegrad.ops.compare import *  # noqa: F401,F403
+from tapegrad.ops.select import *  # noqa: F401,F403
 from tapegrad.ops.index import *  # noqa: F401,F403
 from tapegrad.ops.linalg import *  # noqa: F401,F403
 from tapegrad.ops.reduce import *  # noqa: F401,F403

@@ -13,12 +13,8 @@ from tapegrad.autograd.node import Node
 from tapegrad.ops._util import binary_dtype, broadcast_shapes, cast_array, is_number
 
 __all__ = ["add", "sub", "mul", "div", "true_divide", "pow", "maximum", "minimum", "remainder",
-           "fmod", "floor_divide", "where", "clamp", "clip", "sum_to", "rsub", "atan2",
-           "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
-           "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
-           "isnan", "isinf", "isfinite", "float_power", "greater", "less", "greater_equal",
-           "less_equal", "not_equal", "multiply", "divide", "subtract", "clamp_min",
-           "clamp_max"]
+           "fmod", "floor_divide", "sum_to", "rsub", "atan2", "float_power", "multiply",
+           "divide", "subtract"]
 
 
 # ---- un-broadcasting ------------------------------------------------------------------------
@@ -235,16 +231,16 @@ class Pow(_Binary):
                 ga = g * b * a ** (b - 1) if b != 0 else g * 0.0
             else:
                 # PyTorch masks exponent 0 so that 0 ** 0 has derivative 0, not nan.
-                ga = where(b == 0, 0.0, g * b * a ** (b - 1))
+                ga = _S.where(b == 0, 0.0, g * b * a ** (b - 1))
             ga = sum_to(ga, sa)
         if nb:
             # d(a^b)/db = a^b log a; defined as 0 where a == 0 and b >= 0 (PyTorch's choice).
             from tapegrad.ops.unary import log
 
-            safe = where(a == 0, 1.0, a) if not is_number(a) else (a if a != 0 else 1.0)
+            safe = _S.where(a == 0, 1.0, a) if not is_number(a) else (a if a != 0 else 1.0)
             gb = g * y * (log(safe) if not is_number(safe) else float(np.log(safe)))
             if not is_number(a):
-                gb = where((a == 0) & (b >= 0), 0.0, gb)
+                gb = _S.where((a == 0) & (b >= 0), 0.0, gb)
             gb = sum_to(gb, sb)
         return ga, gb
 
@@ -258,7 +254,7 @@ class Pow(_Binary):
 
             # a number base (2.0 ** x) takes its log in float64, not as a float32 tensor
             la = float(np.log(a if a != 0 else 1.0)) if is_number(a) else \
-                log(where(a == 0, 1.0, a))
+                log(_S.where(a == 0, 1.0, a))
             r = _tsum(r, tb * out * la)
         return r
 
@@ -269,10 +265,10 @@ class Maximum(_Binary):
     fn = staticmethod(np.maximum)
 
     def vjp(self, g):
-        return _minmax_vjp(self, g, gt)
+        return _minmax_vjp(self, g, _K.gt)
 
     def jvp(self, inputs, out, ta, tb):
-        return _minmax_jvp(inputs, ta, tb, gt)
+        return _minmax_jvp(inputs, ta, tb, _K.gt)
 
 
 class Minimum(_Binary):
@@ -281,10 +277,10 @@ class Minimum(_Binary):
     fn = staticmethod(np.minimum)
 
     def vjp(self, g):
-        return _minmax_vjp(self, g, lt)
+        return _minmax_vjp(self, g, _K.lt)
 
     def jvp(self, inputs, out, ta, tb):
-        return _minmax_jvp(inputs, ta, tb, lt)
+        return _minmax_jvp(inputs, ta, tb, _K.lt)
 
 
 def _minmax_vjp(node, g, wins):
@@ -379,71 +375,10 @@ class _NonDiff(_Binary):
         return r if r.dtype == want else r.astype(want)
 
 
-class Eq(_NonDiff):
-    name = "eq"
-    fn = staticmethod(np.equal)
-
-class Ne(_NonDiff):
-    name = "ne"
-    fn = staticmethod(np.not_equal)
-
-class Lt(_NonDiff):
-    name = "lt"
-    fn = staticmethod(np.less)
-
-class Le(_NonDiff):
-    name = "le"
-    fn = staticmethod(np.less_equal)
-
-class Gt(_NonDiff):
-    name = "gt"
-    fn = staticmethod(np.greater)
-
-class Ge(_NonDiff):
-    name = "ge"
-    fn = staticmethod(np.greater_equal)
-
-class LogicalAnd(_NonDiff):
-    name = "logical_and"
-    fn = staticmethod(np.logical_and)
-
-class LogicalOr(_NonDiff):
-    name = "logical_or"
-    fn = staticmethod(np.logical_or)
-
-class LogicalXor(_NonDiff):
-    name = "logical_xor"
-    fn = staticmethod(np.logical_xor)
-
-
 class FloorDivide(_NonDiff):
     name = "floor_divide"
     fn = staticmethod(np.floor_divide)
     out_dtype = None
-
-
-class _Bitwise(_NonDiff):
-    out_dtype = None
-
-    @classmethod
-    def forward(cls, ctx, be, a, b, dt):
-        if dt.is_floating_point:
-            raise NotImplementedError(f"{cls.name}: not implemented for {dt} (bitwise "
-                                      "operations need integer or bool tensors)")
-        return super().forward(ctx, be, a, b, dt)
-
-
-class BitwiseAnd(_Bitwise):
-    name = "bitwise_and"
-    fn = staticmethod(np.bitwise_and)
-
-class BitwiseOr(_Bitwise):
-    name = "bitwise_or"
-    fn = staticmethod(np.bitwise_or)
-
-class BitwiseXor(_Bitwise):
-    name = "bitwise_xor"
-    fn = staticmethod(np.bitwise_xor)
 
 
 
@@ -570,219 +505,7 @@ def floor_divide(input, other):
     return _no_bool(FloorDivide, input, other)
 
 
-def eq(input, other):
-    return _binary(Eq, input, other)
-
-
-def ne(input, other):
-    return _binary(Ne, input, other)
-
-
-def lt(input, other):
-    return _binary(Lt, input, other)
-
-
-def le(input, other):
-    return _binary(Le, input, other)
-
-
-def gt(input, other):
-    return _binary(Gt, input, other)
-
-
-def ge(input, other):
-    return _binary(Ge, input, other)
-
-
-greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
-
-
-def logical_and(input, other):
-    return _binary(LogicalAnd, input, other)
-
-
-def logical_or(input, other):
-    return _binary(LogicalOr, input, other)
-
-
-def logical_xor(input, other):
-    return _binary(LogicalXor, input, other)
-
-
-def bitwise_and(input, other):
-    return _binary(BitwiseAnd, input, other)
-
-
-def bitwise_or(input, other):
-    return _binary(BitwiseOr, input, other)
-
-
-def bitwise_xor(input, other):
-    return _binary(BitwiseXor, input, other)
-
-
-class _UnaryNonDiff(Node):
-    differentiable = False
-    fn = None
-
-    @classmethod
-    def forward(cls, ctx, be, x):
-        return cls.fn(x)
-
-
-class LogicalNot(_UnaryNonDiff):
-    name = "logical_not"
-    fn = staticmethod(np.logical_not)
-
-class IsNan(_UnaryNonDiff):
-    name = "isnan"
-    fn = staticmethod(np.isnan)
-
-class IsInf(_UnaryNonDiff):
-    name = "isinf"
-    fn = staticmethod(np.isinf)
-
-class IsFinite(_UnaryNonDiff):
-    name = "isfinite"
-    fn = staticmethod(np.isfinite)
-
-
-class BitwiseNot(_UnaryNonDiff):
-    name = "bitwise_not"
-
-    @staticmethod
-    def forward(ctx, be, x):
-        if x.dtype.kind == "f":
-            raise NotImplementedError(f"bitwise_not: not implemented for "
-                                      f"{D.from_numpy_dtype(x.dtype)} (bitwise operations need "
-                                      "integer or bool tensors)")
-        return np.invert(x)
-
-
-def logical_not(input):
-    return LogicalNot.apply(input)
-
-
-def bitwise_not(input):
-    return BitwiseNot.apply(input)
-
-
-def isnan(input):
-    return IsNan.apply(input)
-
-
-def isinf(input):
-    return IsInf.apply(input)
-
-
-def isfinite(input):
-    return IsFinite.apply(input)
-
-
-# ---- where and clamp ------------------------------------------------------------------------
-class Where(Node):
-    name = "where"
-    save = (0,)
-
-    @staticmethod
-    def forward(ctx, be, cond, a, b, dt):
-        ctx.shapes = (np.shape(a), np.shape(b))
-        if getattr(cond, "dtype", None) != np.bool_:
-            raise RuntimeError(f"where: expected condition to be a bool tensor, got "
-                               f"{getattr(cond, 'dtype', type(cond).__name__)}")
-        try:
-            return be.xp.where(cond, cast_array(a, dt), cast_array(b, dt)).astype(dt.np,
-                                                                                copy=False)
-        except ValueError:
-            broadcast_shapes("where", np.shape(cond), np.shape(a), np.shape(b))
-            raise
-
-    def vjp(self, g):
-        (cond,) = self.saved
-        sa, sb = self.shapes
-        _, na, nb = self.next
-        zero = g.new_zeros(())
-        ga = sum_to(where(cond, g, zero), sa) if na else None
-        gb = sum_to(where(cond, zero, g), sb) if nb else None
-        return None, ga, gb
-
-    def jvp(self, inputs, out, tc, ta, tb):
-        cond = inputs[0]
-        if ta is None and tb is None:
-            return None
-        zero = out.new_zeros(())
-        return where(cond, zero if ta is None else ta, zero if tb is None else tb)
-
-
-def where(condition, input=None, other=None):
-    """Pick ``input`` where ``condition`` holds, else ``other`` (either may be a number)."""
-    if input is None and other is None:
-        from tapegrad.ops.index import nonzero
-
-        return nonzero(condition, as_tuple=True)
-    from tapegrad.tensor import Tensor
-
-    if not isinstance(condition, Tensor):
-        from tapegrad.creation import tensor
-
-        condition = tensor(condition)
-    return Where.apply(condition, input, other, dt=binary_dtype(input, other))
-
-
-class Clamp(Node):
-    name = "clamp"
-    save = (0,)
-
-    @staticmethod
-    def forward(ctx, be, x, lo, hi):
-        ctx.lo, ctx.hi = lo, hi
-        return be.k["clamp"](x, lo, hi)
-
-    def _mask(self, x):
-        m = None
-        if self.lo is not None:
-            m = x >= self.lo
-        if self.hi is not None:
-            m2 = x <= self.hi
-            m = m2 if m is None else m & m2
-        return m
-
-    def vjp(self, g):
-        (x,) = self.saved
-        return (g * self._mask(x),)
-
-    def jvp(self, inputs, out, t):
-        return t * self._mask(inputs[0])
-
-
-def clamp(input, min=None, max=None):
-    """Limit values to ``[min, max]``; tensors bounds broadcast like ``maximum``/``minimum``."""
-    from tapegrad.tensor import Tensor
-
-    if min is None and max is None:
-        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        r = input
-        if min is not None:
-            r = maximum(r, min)
-        if max is not None:
-            r = minimum(r, max)
-        return r
-    return Clamp.apply(input, lo=min, hi=max)
-
-
-clip = clamp
-
-
-def clamp_min(input, min):
-    """``clamp(input, min=min)``.
-
-    >>> clamp_min(tapegrad.tensor([-1.0, 2.0]), 0.0)
-    tensor([0., 2.])
-    """
-    return clamp(input, min=min)
-
-
-def clamp_max(input, max):
-    """``clamp(input, max=max)``."""
-    return clamp(input, max=max)
+# The gradient rules above use comparisons and ``where``, which build on this module's
+# classes: their modules are bound here, at the end, and looked up when a rule runs.
+from tapegrad.ops import compare as _K  # noqa: E402
+from tapegrad.ops import select as _S  # noqa: E402

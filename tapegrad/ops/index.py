@@ -274,7 +274,7 @@ def index_select(input, dim, index):
 
 def masked_fill(input, mask, value):
     """``input`` with ``value`` where ``mask`` is True (mask broadcasts)."""
-    from tapegrad.ops.elementwise import where
+    from tapegrad.ops.select import where
 
     if getattr(mask, "dtype", None) is None or mask.dtype.name != "bool":
         raise RuntimeError(f"masked_fill: expected mask to be a bool tensor, got "

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from tapegrad.autograd.node import Node
-from tapegrad.ops.elementwise import where
+from tapegrad.ops.select import where
 from tapegrad.ops.reduce import sum as _sum
 from tapegrad.ops.unary import exp, sigmoid
 

@@ -86,7 +86,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
-    from tapegrad.ops.elementwise import isnan, where
+    from tapegrad.ops.compare import isnan
+    from tapegrad.ops.select import where
 
     return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
 
@@ -221,7 +222,7 @@ def _cumprod_partials(x, d):
     cumprod dim ``d`` moved last. No division by x, which may be 0; n is small in practice,
     so it is built as a masked product over an [n, n, n] block."""
     from tapegrad.creation import tensor
-    from tapegrad.ops.elementwise import where
+    from tapegrad.ops.select import where
     from tapegrad.ops.shape import movedim, unsqueeze
 
     xm = movedim(x, d, -1)
@@ -404,7 +405,7 @@ class Norm2(Node):
         return be.xp.sqrt((x * x).sum(axis=dims, keepdims=keepdim))
 
     def _scaled(self, x, out):
-        from tapegrad.ops.elementwise import where
+        from tapegrad.ops.select import where
         o = out if self.keepdim else reshape(out, _kept_shape(self.in_shape, self.dims))
         return where(o == 0, 0.0, x / where(o == 0, 1.0, o))
 
