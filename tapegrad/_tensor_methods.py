@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from tapegrad.ops import activation as A
 from tapegrad.ops import convert as C
-from tapegrad.ops import compare as K
 from tapegrad.ops import elementwise as E
 from tapegrad.ops import index as I
 from tapegrad.ops import inplace as P
@@ -16,6 +15,7 @@ from tapegrad.ops import reduce as R
 from tapegrad.ops import select as W
 from tapegrad.ops import shape as S
 from tapegrad.ops import unary as U
+from tapegrad._tensor_compare import CompareMethods
 from tapegrad._tensor_inplace import InplaceMethods
 from tapegrad.ops._util import check_number_or_tensor
 
@@ -31,7 +31,7 @@ def _other(op, x):
     return x
 
 
-class TensorMethods(InplaceMethods):
+class TensorMethods(CompareMethods, InplaceMethods):
     __slots__ = ()
 
     # ---- operators ---------------------------------------------------------------------
@@ -124,49 +124,6 @@ class TensorMethods(InplaceMethods):
     def __abs__(self):
         return U.abs(self)
 
-    def __invert__(self):
-        return K.logical_not(self) if self.dtype.name == "bool" else K.bitwise_not(self)
-
-    def __and__(self, other):
-        return K.bitwise_and(self, other)
-
-    def __rand__(self, other):
-        return K.bitwise_and(other, self)
-
-    def __or__(self, other):
-        return K.bitwise_or(self, other)
-
-    def __ror__(self, other):
-        return K.bitwise_or(other, self)
-
-    def __xor__(self, other):
-        return K.bitwise_xor(self, other)
-
-    def __rxor__(self, other):
-        return K.bitwise_xor(other, self)
-
-    def __eq__(self, other):
-        if other is None:
-            return False
-        return K.eq(self, other)
-
-    def __ne__(self, other):
-        if other is None:
-            return True
-        return K.ne(self, other)
-
-    def __lt__(self, other):
-        return K.lt(self, other)
-
-    def __le__(self, other):
-        return K.le(self, other)
-
-    def __gt__(self, other):
-        return K.gt(self, other)
-
-    def __ge__(self, other):
-        return K.ge(self, other)
-
     def __getitem__(self, idx):
         return I.getitem(self, idx)
 
@@ -257,63 +214,6 @@ class TensorMethods(InplaceMethods):
 
     def outer(self, vec2):
         return L.outer(self, vec2)
-
-    # ---- comparisons -------------------------------------------------------------------
-    def eq(self, other):
-        return K.eq(self, other)
-
-    def ne(self, other):
-        return K.ne(self, other)
-
-    def lt(self, other):
-        return K.lt(self, other)
-
-    def le(self, other):
-        return K.le(self, other)
-
-    def gt(self, other):
-        return K.gt(self, other)
-
-    def ge(self, other):
-        return K.ge(self, other)
-
-    greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
-
-    def equal(self, other) -> bool:
-        return tuple(self.shape) == tuple(other.shape) and bool(K.eq(self, other).all())
-
-    def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
-        import numpy as np
-
-        return bool(np.allclose(self._host(), other._host(), rtol, atol, equal_nan))
-
-    def isclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False):
-        import numpy as np
-
-        from tapegrad.creation import tensor
-
-        return tensor(np.isclose(self._host(), other._host(), rtol, atol, equal_nan))
-
-    def logical_and(self, other):
-        return K.logical_and(self, other)
-
-    def logical_or(self, other):
-        return K.logical_or(self, other)
-
-    def logical_xor(self, other):
-        return K.logical_xor(self, other)
-
-    def logical_not(self):
-        return K.logical_not(self)
-
-    def isnan(self):
-        return K.isnan(self)
-
-    def isinf(self):
-        return K.isinf(self)
-
-    def isfinite(self):
-        return K.isfinite(self)
 
     # ---- unary math --------------------------------------------------------------------
     def neg(self):
