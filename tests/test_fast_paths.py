@@ -287,3 +287,43 @@ def test_version_precheck_leaves_every_grad_untouched():
     with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
         y.backward()
     assert x.grad is None and w.grad is None
+
+
+def test_precheck_skips_only_nodes_made_after_the_last_inplace_change(monkeypatch):
+    # Nodes record the global in-place count when they save; the pre-pass checks only nodes
+    # recorded before the count last moved, and those still fail before any .grad is written.
+    from tapegrad.autograd import engine, node
+
+    checked = []
+    orig = engine._check_node
+    monkeypatch.setattr(engine, "_check_node", lambda n: (checked.append(n.name), orig(n)))
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2.0).tanh().sum().backward()
+    assert checked == []  # nothing changed in place since these nodes saved
+    before = node.INPLACE[0]
+    w = tg.tensor([0.5, -0.5], requires_grad=True)
+    h = tg.tanh(x * 1.0)
+    x.grad = None
+    y = (h * 3.0).sum() + (x * w).sum()
+    opt = tg.optim.SGD([w], lr=0.1)
+    w.grad = tg.ones(2)
+    opt.step()  # an optimizer step counts as an in-place change of w (saved by x * w)
+    assert node.INPLACE[0] > before
+    w.grad = None
+    with pytest.raises(RuntimeError, match="mul.*version 0 and is now at version 1"):
+        y.backward()
+    assert x.grad is None and w.grad is None
+    # Recorded after the change: skipped again, and the walk still checks when unpacking.
+    y2 = (x * w).sum()
+    checked.clear()
+    y2.backward()
+    assert checked == [] and np.allclose(x.grad.numpy(), w.detach().numpy())
+    z = tg.tanh(x * 1.0)
+    z._vc[0] += 1  # behind the counter's back: the pre-pass skips tanh, its unpack raises
+    with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
+        z.sum().backward()
+    assert checked == []
+    node.INPLACE[0] += 1  # the counter moved: the pre-pass checks tanh and raises first
+    with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
+        z.sum().backward()
+    assert checked == ["tanh"]

@@ -21,7 +21,7 @@ import weakref
 
 from tapegrad._device import CPU
 from tapegrad.autograd import hooks_state as _hs
-from tapegrad.autograd.node import Node, SavedOutput, _edge
+from tapegrad.autograd.node import Node, SavedOutput, _edge, bump_inplace
 from tapegrad.autograd.view_meta import MULTI_OUTPUT, NO_GRAD, markers, views_of
 
 __all__ = ["CopySlices", "ViewOf", "commit_view", "rebase_views", "move_retain", "standin",
@@ -288,7 +288,7 @@ def commit_view(x, r, op: str, where: str):
         rewrite = True
     out = CopySlices.apply(base, r, chain=x._view_chain, dst=x._data)
     vc = x._vc
-    vc[0] += 1
+    bump_inplace(vc)
     vc[1] = where
     node = r.grad_fn
     if rewrite and node is not None:

@@ -17,9 +17,11 @@ from numpy import generic as _np_generic
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd import node as _node
-from tapegrad.autograd.node import AccumulateGrad, SavedOutput
+from tapegrad.autograd.node import AccumulateGrad, SavedOutput, bump_inplace
 
 __all__ = ["backward", "grad", "run"]
+
+_release = _node.Node.release
 
 
 def _as_tuple(x):
@@ -161,6 +163,7 @@ def _reachable(root_nodes, check=False):
     push = stack.append
     get = deps.get
     Tensor = _node.Tensor
+    now = _node.INPLACE[0]  # a node stamped with it has seen no in-place change since saving
     # Runs once per recorded node before the walk: _check_node is inlined for the usual
     # saved entries (a tensor, an output), and anything unusual goes to it.
     while stack:
@@ -176,7 +179,7 @@ def _reachable(root_nodes, check=False):
                     if check:
                         if c._freed:
                             _check_node(c)
-                        elif c._saved:
+                        elif c._saved and c._stamp != now:
                             for s, v in zip(c._saved, c._versions):
                                 k = s.__class__
                                 if k is SavedOutput:
@@ -357,7 +360,12 @@ def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> Non
             else:
                 outs = (None,) * len(n.next)
         if not retain_graph:
-            n.release()
+            if n.__class__.release is _release:  # Node.release inlined: a call per node saved
+                if n._saved:
+                    n._saved = ()
+                    n._freed = True
+            else:
+                n.release()
         # (Indexing, not zip: zip's reused result tuple would hold one more reference to
         # each gradient, and _sum_in_place counts references.)
         for i, e in enumerate(n.next):
@@ -418,7 +426,7 @@ def _check_saved(nodes, execute) -> None:
     for n in nodes:
         if execute is not None and n not in execute:
             continue
-        if n._freed or n._saved:
+        if n._freed or (n._saved and n._stamp != _node.INPLACE[0]):
             _check_node(n)
 
 
@@ -493,7 +501,7 @@ def _accumulate(var, g, create_graph):
             var.grad = old + g
         else:
             old._data += g._data
-            old._vc[0] += 1
+            bump_inplace(old._vc)
     post = getattr(var, "_post_acc_hooks", None)
     if post:
         for hook in tuple(post.values()):

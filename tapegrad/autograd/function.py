@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from tapegrad.autograd import node as _node
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import Node, SavedOutput, _edge
 
@@ -171,10 +172,12 @@ class Function:
                     saved.append(t)
                     versions.append(t._vc[0] if isinstance(t, Tensor) else 0)
             ctx._saved, ctx._versions = saved, versions
+            ctx._stamp = _node.INPLACE[0]
         else:
             ctx.next = ()
             ctx._saved = list(ctx._to_save)
             ctx._versions = [t._vc[0] if isinstance(t, Tensor) else 0 for t in ctx._to_save]
+            ctx._stamp = _node.INPLACE[0]
         ctx._to_save = ()
         if _hs.FORWARD_AD:
             _hs.forward_ad_hook(ctx, tuple(args[p] for p in tensor_pos),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tapegrad.autograd.node import bump_inplace
 from tapegrad.distributed.group import _group
 
 __all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "reduce_scatter",
@@ -77,7 +78,7 @@ def _buffer(tensor, op_name):
 def _writeback(tensor, buf, orig):
     if orig is not None:
         orig[...] = buf
-    tensor._vc[0] += 1
+    bump_inplace(tensor._vc)
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -119,7 +120,7 @@ def _nccl_all_reduce(g, tensor, op):
     g.nccl.allReduce(arr.data.ptr, arr.data.ptr, arr.size, dt, table[op], stream.ptr)
     if op == ReduceOp.AVG:
         arr /= g.size
-    tensor._vc[0] += 1
+    bump_inplace(tensor._vc)
     return None
 
 
@@ -152,7 +153,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     g.comm.Allgather(send, recv)
     for r, t in enumerate(tensor_list):
         t._data[...] = recv[r]
-        t._vc[0] += 1
+        bump_inplace(t._vc)
     return Work() if async_op else None
 
 

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from tapegrad.autograd.node import bump_inplace
 from tapegrad import _dtype as D
 from tapegrad.autograd.grad_mode import no_grad
 from tapegrad.nn._functional_conv import (adaptive_avg_pool1d, adaptive_avg_pool2d,  # noqa: F401
@@ -383,7 +384,7 @@ def _renorm_rows(weight, idx, max_norm, norm_type):
         norms = np.linalg.norm(sub.astype(np.float64), ord=norm_type, axis=1)
         scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
         w[rows] = (sub * scale[:, None]).astype(w.dtype)
-        weight._vc[0] += 1
+        bump_inplace(weight._vc)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

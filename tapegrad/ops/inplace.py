@@ -16,7 +16,7 @@ import numpy as np
 
 from tapegrad.autograd import copy_slices as _CS
 from tapegrad.autograd.grad_mode import STATE as _GRAD
-from tapegrad.autograd.node import Node, SavedOutput
+from tapegrad.autograd.node import Node, SavedOutput, bump_inplace
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,7 +62,7 @@ def commit(x, r, op: str):
             _CS.check_overlap(x, op)
             raise RuntimeError(f"{op}: cannot write into tensor of shape {tuple(x.shape)}: "
                                f"{e}") from None
-    x._vc[0] += 1
+    bump_inplace(x._vc)
     x._vc[1] = f"{op} at {user_location()}"
     if x._fw or r._fw:
         x._fw = r._fw  # forward AD: x now holds r's value, so it takes r's tangents
@@ -132,7 +132,7 @@ def _overwrite(x, value, op):
             getattr(value, "_fw", None):  # forward AD: the tangent is overwritten too
         return commit(x, Fill.apply(_CS.standin(x), value), op)
     x._data[...] = value._data if hasattr(value, "_data") else value
-    x._vc[0] += 1
+    bump_inplace(x._vc)
     x._vc[1] = f"{op} at {user_location()}"
     return x
 
@@ -191,7 +191,7 @@ def setitem(x, idx, value):
             raise RuntimeError(f"setitem: shape mismatch: value of shape {np.shape(v)} cannot "
                                f"be broadcast to indexing result of shape "
                                f"{x._data[nidx].shape}") from None
-        x._vc[0] += 1
+        bump_inplace(x._vc)
         x._vc[1] = f"setitem at {user_location()}"
         return x
     return commit(x, index_put(_CS.standin(x), nidx, value), "setitem")

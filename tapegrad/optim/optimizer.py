@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from tapegrad.autograd.node import bump_inplace
 from tapegrad import backends as _backends
 from tapegrad.autograd.grad_mode import enable_grad
 from tapegrad._dtype import float64, get_default_dtype
@@ -68,7 +69,7 @@ def step_counter() -> Tensor:
 def bump_step(t: Tensor) -> float:
     """Add one to a step counter in place and return the new count."""
     t._data += 1
-    t._vc[0] += 1
+    bump_inplace(t._vc)
     return float(t._data)
 
 
@@ -76,7 +77,7 @@ def bump_version(p: Tensor, rule: str) -> None:
     """Record an in-place update of ``p`` so that graphs that saved the old value refuse to
     backpropagate, naming the optimizer that changed it."""
     vc = p._vc
-    vc[0] += 1
+    bump_inplace(vc)
     vc[1] = f"an optimizer step ({rule})"
 
 
@@ -188,7 +189,7 @@ class Optimizer:
                 else:
                     g.detach_()  # a create_graph gradient: keep the values, drop the history
                     g._data[...] = 0
-                    g._vc[0] += 1
+                    bump_inplace(g._vc)
 
     def step(self, closure: Callable[[], float] | None = None):
         """Update every parameter that has a gradient; ``closure`` re-evaluates the loss."""

@@ -14,6 +14,7 @@ import contextlib
 
 import numpy as np
 
+from tapegrad.autograd.node import bump_inplace
 from tapegrad import distributed as dist
 from tapegrad.autograd.grad_mode import no_grad
 from tapegrad.nn.module import Module
@@ -109,7 +110,7 @@ class DistributedDataParallel(Module):
                 if p.grad is None:
                     p.grad = zeros_like(p)
                 p.grad._data[...] = chunk
-                p.grad._vc[0] += 1
+                bump_inplace(p.grad._vc)
             b.work, b.flat = None, None
             b.ready.clear()
         self._launched = 0
