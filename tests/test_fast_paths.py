@@ -327,3 +327,31 @@ def test_precheck_skips_only_nodes_made_after_the_last_inplace_change(monkeypatc
     with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
         z.sum().backward()
     assert checked == ["tanh"]
+
+
+def test_apply2_matches_apply_and_records_through_apply_in_grad_mode():
+    # Node.apply2 is the vjps' entry point: with grad mode off it only runs and wraps the
+    # forward; with grad mode on (create_graph) it records exactly as apply does.
+    from tapegrad.ops.activation import TanhBackward
+    from tapegrad.ops.elementwise import Mul
+
+    g = tg.tensor([1.0, -2.0])
+    y = tg.tensor([0.5, 0.25], requires_grad=True)
+    with tg.no_grad():
+        r = TanhBackward.apply2(g, y)
+        m = Mul.apply2(2.0, g)
+        s = Mul.apply2(tg.tensor(2.0), 3.0)  # NumPy's 0-d result is a scalar: made an array
+    assert r.grad_fn is None and not r.requires_grad and r.dtype == tg.float32
+    np.testing.assert_array_equal(r.numpy(), TanhBackward.apply(g, y).detach().numpy())
+    assert np.array_equal(m.numpy(), [2.0, -4.0])
+    assert type(s._data) is np.ndarray and s.shape == () and float(s) == 6.0
+    r2 = TanhBackward.apply2(g, y)
+    assert r2.requires_grad and r2.grad_fn.name == "tanh_backward"
+    x = tg.tensor([0.3, -0.7], requires_grad=True)
+    (gx,) = tg.autograd.grad((x * 3.0).tanh().sum(), x, create_graph=True)
+    gx.sum().backward()
+    tx = torch.tensor([0.3, -0.7], requires_grad=True)
+    (tgx,) = torch.autograd.grad((tx * 3.0).tanh().sum(), tx, create_graph=True)
+    tgx.sum().backward()
+    np.testing.assert_allclose(gx.detach().numpy(), tgx.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)

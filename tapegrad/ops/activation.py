@@ -28,7 +28,7 @@ class Tanh(_Unary):
 
     def vjp(self, g):
         (y,) = self.saved
-        return (TanhBackward.apply(g, y),)  # tanh_backward(g, y), one call less
+        return (TanhBackward.apply2(g, y),)  # tanh_backward(g, y), one call less
 
     def jvp(self, inputs, out, t):
         return tanh_backward(t, out)
@@ -157,8 +157,8 @@ def tanh_backward(grad, output):
 
 
 def sigmoid_backward(grad, output):
-    return SigmoidBackward.apply(grad, output)
+    return SigmoidBackward.apply2(grad, output)  # (run by vjps: see Node.apply2)
 
 
 def relu_backward(grad, output):
-    return ReluBackward.apply(grad, output)
+    return ReluBackward.apply2(grad, output)  # (run by vjps: see Node.apply2)

@@ -116,8 +116,9 @@ def _binary(cls, a, b):
     return cls.apply(a, b, dt=binary_dtype(a, b))
 
 
-def _arith(cls, a, b):
-    """``_binary`` for add, sub, mul and div (ops using ``_Binary.forward`` as is)."""
+def _arith(cls, a, b, in_vjp=False):
+    """``_binary`` for add, sub, mul and div (ops using ``_Binary.forward`` as is); vjps pass
+    ``in_vjp``: their ops usually run with grad mode off, where ``apply2`` is cheaper."""
     # A float tensor with a Python number keeps the tensor's dtype (PyTorch's rule), and so
     # do two CPU tensors of one float dtype: decided here without the general promotion code
     # (and without passing ``dt``), as these are the most common cases of all.
@@ -125,16 +126,16 @@ def _arith(cls, a, b):
         if type(a) not in _PLAIN:
             da = getattr(a, "_dtype", None)
             if da is not None and da.is_floating_point and a._device is _CPU:
-                return cls.apply(a, b)
+                return cls.apply2(a, b) if in_vjp else cls.apply(a, b)
     elif type(a) in _PLAIN:
         db = getattr(b, "_dtype", None)
         if db is not None and db.is_floating_point and b._device is _CPU:
-            return cls.apply(a, b)
+            return cls.apply2(a, b) if in_vjp else cls.apply(a, b)
     else:
         da = getattr(a, "_dtype", None)
         if da is not None and da.is_floating_point and a._device is _CPU and \
                 getattr(b, "_dtype", None) is da and b._device is _CPU:
-            return cls.apply(a, b)
+            return cls.apply2(a, b) if in_vjp else cls.apply(a, b)
     return cls.apply(a, b, dt=binary_dtype(a, b))
 
 
@@ -178,11 +179,11 @@ class Mul(_Binary):
         # _arith is what ``g * b`` runs (a saved factor is a tensor or a Python number).
         ga = gb = None
         if na is not None:
-            ga = _arith(Mul, g, b)
+            ga = _arith(Mul, g, b, True)
             if ga._data.shape != sa:
                 ga = sum_to(ga, sa)
         if nb is not None:
-            gb = _arith(Mul, g, a)
+            gb = _arith(Mul, g, a, True)
             if gb._data.shape != sb:
                 gb = sum_to(gb, sb)
         return ga, gb
