@@ -89,6 +89,7 @@ def test_inplace_integer_division_by_zero_leaves_the_tensor_alone():
 @pytest.mark.parametrize("fn,name", [(lambda t: t.var(), "var"), (lambda t: t.std(), "std"),
                                      (lambda t: tg.var(t, 0), "var")])
 def test_variance_without_degrees_of_freedom_warns_naming_the_op(fn, name):
-    with pytest.warns(UserWarning, match=rf"{name}\(\): degrees of freedom is <= 0"):
+    with pytest.warns(UserWarning, match=rf"{name}\(\): degrees of freedom is <= 0") as rec:
         r = fn(tg.tensor([2.0]))
     assert np.isnan(r.numpy()).all()
+    assert [w.filename for w in rec if w.category is UserWarning] == [__file__]  # your line

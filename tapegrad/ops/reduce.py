@@ -356,18 +356,31 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, _op="var"):
-    """Variance with Bessel's correction by default (``correction=1``)."""
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (``correction=1``).
+
+    >>> var(tensor([1.0, 2.0, 3.0])).item()
+    1.0
+    """
+    return _var(input, dim, unbiased, keepdim, correction, "var")
+
+
+def _var(input, dim, unbiased, keepdim, correction, op):
     if isinstance(dim, bool):  # var(x, False): the old positional unbiased flag
         unbiased, dim = dim, None
     c = _correction(unbiased, correction)
-    dims = norm_dims(dim, input.ndim, _op)
+    dims = norm_dims(dim, input.ndim, op)
     n = _count(input, dims)
     if n - c <= 0:
+        import sys
         import warnings
 
-        warnings.warn(f"{_op}(): degrees of freedom is <= 0 ({n} values per result, "
-                      f"correction {c}): the result is nan or inf", UserWarning, stacklevel=2)
+        level, f = 1, sys._getframe(0)  # point the warning at the user's line
+        while f is not None and f.f_globals.get("__name__", "").startswith("tapegrad."):
+            level, f = level + 1, f.f_back
+        warnings.warn(f"{op}(): degrees of freedom is <= 0 ({n} values per result, "
+                      f"correction {c}): the result is nan or inf", UserWarning,
+                      stacklevel=level)
     mu = mean(input, dims, True)
     d = input - mu
     return sum(d * d, dims, keepdim) / _builtin_max(n - c, 0)
@@ -380,7 +393,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation: ``sqrt(var(...))``."""
     from tapegrad.ops.unary import sqrt
 
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction, _op="std"))
+    return sqrt(_var(input, dim, unbiased, keepdim, correction, "std"))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
