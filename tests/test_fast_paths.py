@@ -360,3 +360,46 @@ def test_apply2_matches_apply_and_records_through_apply_in_grad_mode(torch):
     tgx.sum().backward()
     np.testing.assert_allclose(gx.detach().numpy(), tgx.detach().numpy(), rtol=1e-5)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
+
+
+# ---- fewer objects per recorded op ----------------------------------------------------------
+def test_saved_versions_share_a_zero_tuple_and_still_catch_inplace_changes():
+    from tapegrad.autograd import node as N
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    z = y.tanh()
+    assert z.grad_fn._versions is N._ZEROS[1]  # all versions 0: the shared tuple
+    y2 = x * 1.0
+    y2.add_(1.0)  # version 1 before it is saved
+    w = y2 * y2
+    assert w.grad_fn._versions == (1, 1)
+    w.sum().backward()
+    np.testing.assert_allclose(_np(x.grad), 2 * (_np(x) + 1))
+    z.mul_(2.0)  # the saved output of tanh changes: backward must refuse
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_binary_shapes_are_shared_and_broadcast_gradients_stay_right():
+    a = tg.tensor(np.ones((3, 4)), requires_grad=True)
+    b = tg.tensor(np.ones(4), requires_grad=True)
+    u, v = a + b, a * b
+    assert u.grad_fn.shapes == ((3, 4), (4,))
+    assert u.grad_fn.shapes is v.grad_fn.shapes  # one interned pair
+    (u * v).sum().backward()
+    np.testing.assert_allclose(_np(b.grad), np.full(4, 9.0))
+    np.testing.assert_allclose(_np(a.grad), np.full((3, 4), 3.0))
+
+
+def test_inplace_on_output_rewrites_saved_version_of_shared_tuple():
+    # An in-place op writing a node's result into x replaces the saved entry and its version
+    # (set_saved_version): the shared zero tuple must not be written into.
+    from tapegrad.autograd import node as N
+
+    x = tg.tensor([0.5, -0.5], requires_grad=True)
+    h = x * 1.0
+    h.tanh_() if hasattr(h, "tanh_") else h.copy_(h.tanh())
+    h.sum().backward()
+    np.testing.assert_allclose(_np(x.grad), 1 - np.tanh(_np(x)) ** 2)
+    assert N._ZEROS[1] == (0,) and N._ZEROS[2] == (0, 0)

@@ -21,7 +21,7 @@ import weakref
 
 from tapegrad._device import CPU
 from tapegrad.autograd import hooks_state as _hs
-from tapegrad.autograd.node import Node, SavedOutput, _edge, bump_inplace
+from tapegrad.autograd.node import Node, SavedOutput, _edge, bump_inplace, set_saved_version
 from tapegrad.autograd.view_meta import MULTI_OUTPUT, NO_GRAD, markers, views_of
 
 __all__ = ["CopySlices", "ViewOf", "commit_view", "rebase_views", "move_retain", "standin",
@@ -318,7 +318,7 @@ def _rewrite_saved_output(node, r, x):
     for i, s in enumerate(saved):
         if type(s) is SavedOutput and s.nr == r._out_nr:
             saved[i] = SavedOutput(x._data, x._vc, s.nr, x._device, s.fw)
-            node._versions[i] = x._vc[0]
+            set_saved_version(node, i, x._vc[0])
 
 
 def move_retain(t, old_fn, old_nr) -> None:

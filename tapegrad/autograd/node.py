@@ -31,7 +31,7 @@ from tapegrad.autograd.view_meta import record_view as _share_version
 
 CPU = _device.CPU
 
-__all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace"]
+__all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace", "set_saved_version"]
 
 # In-place changes so far, all tensors together. A node records it when it saves tensors
 # (``_stamp``): while it has not moved, none of them can have changed, and backward's
@@ -335,6 +335,7 @@ def _save(ctx, spec, inputs, outs):
     """Keep what ``spec`` names: inputs as themselves, outputs as :class:`SavedOutput`."""
     saved = []
     versions = []
+    moved = 0  # any saved version above 0 (versions never go below)
     n = len(inputs)
     for s in spec:
         if s.__class__ is int or s[0].__class__ is int:
@@ -351,7 +352,12 @@ def _save(ctx, spec, inputs, outs):
                 break
             x = inputs[s]
             saved.append(x)
-            versions.append(x._vc[0] if isinstance(x, Tensor) else 0)
+            if isinstance(x, Tensor):
+                v = x._vc[0]
+                moved |= v
+                versions.append(v)
+            else:
+                versions.append(0)
         else:
             o = outs if s == "out" else outs[s[1]]
             so = _new(SavedOutput)  # SavedOutput(o._data, o._vc, o._out_nr, o._device), inlined
@@ -361,10 +367,26 @@ def _save(ctx, spec, inputs, outs):
             so.dev = o._device
             so.fw = None
             saved.append(so)
-            versions.append(vc[0])
+            v = vc[0]
+            moved |= v
+            versions.append(v)
     ctx._saved = saved
-    ctx._versions = versions
+    # Nearly always every version is 0: a shared tuple of zeros then, not one more object
+    # per node for the garbage collector to track (its young-generation passes cost ~0.5 us
+    # per op on a chain of tiny ops). Writers replace ``_versions`` whole (set_saved_version).
+    ctx._versions = tuple(versions) if moved or len(versions) > 16 else _ZEROS[len(versions)]
     ctx._stamp = INPLACE[0]
+
+
+_ZEROS = tuple((0,) * k for k in range(17))  # (), (0,), (0, 0), ...; a node saves few
+
+
+def set_saved_version(node, i: int, v: int) -> None:
+    """Set the version that ``node`` expects of its saved entry ``i`` (``_versions`` may be a
+    shared tuple: it is replaced, never written into)."""
+    vs = list(node._versions)
+    vs[i] = v
+    node._versions = tuple(vs)
 
 
 def _leaf_edge(x):

@@ -67,8 +67,8 @@ class _Binary(Node):
         if dt is None:
             # _binary's fast path: a float array with an array of its dtype or a Python
             # number, whose NumPy result already has the right dtype.
-            ctx.shapes = (a.shape if type(a) is _ndarray else (),
-                          b.shape if type(b) is _ndarray else ())
+            sh = (a.shape if type(a) is _ndarray else (), b.shape if type(b) is _ndarray else ())
+            ctx.shapes = _SHAPES.get(sh) or _intern(sh)
             try:
                 return cls.fn(a, b)
             except ValueError:
@@ -91,7 +91,8 @@ class _Binary(Node):
         else:
             sb = _shape(b)
             b = cast_array(b, dt)
-        ctx.shapes = (sa, sb)
+        sh = (sa, sb)
+        ctx.shapes = _SHAPES.get(sh) or _intern(sh)
         try:
             r = cls.fn(a, b)
         except ValueError:
@@ -105,6 +106,18 @@ class _Binary(Node):
 def _shape(x):
     s = getattr(x, "shape", None)
     return () if s is None else s
+
+
+# Shape pairs seen so far, each kept once: a node holds the shared pair instead of two new
+# tuples, which the garbage collector would track until backward (its young-generation passes
+# cost ~0.5 us per op on a chain of tiny ops, in proportion to the objects ops leave behind).
+_SHAPES: dict = {}
+
+
+def _intern(sh: tuple) -> tuple:
+    if len(_SHAPES) < 1024:  # bounded: programs of ever-new shapes keep their own tuples
+        _SHAPES[sh] = sh
+    return sh
 
 
 _PLAIN = (float, int)

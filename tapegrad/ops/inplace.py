@@ -16,7 +16,7 @@ import numpy as np
 
 from tapegrad.autograd import copy_slices as _CS
 from tapegrad.autograd.grad_mode import STATE as _GRAD
-from tapegrad.autograd.node import Node, SavedOutput, bump_inplace
+from tapegrad.autograd.node import Node, SavedOutput, bump_inplace, set_saved_version
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,7 +72,7 @@ def commit(x, r, op: str):
         for i, s in enumerate(saved):
             if type(s) is SavedOutput and s.nr == r._out_nr:
                 saved[i] = SavedOutput(x._data, x._vc, s.nr, x._device, s.fw)
-                node._versions[i] = x._vc[0]
+                set_saved_version(node, i, x._vc[0])
         old_fn, old_nr = x.grad_fn, x._out_nr
         x.grad_fn = node
         x._out_nr = r._out_nr
