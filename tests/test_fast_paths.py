@@ -403,3 +403,27 @@ def test_inplace_on_output_rewrites_saved_version_of_shared_tuple():
     h.sum().backward()
     np.testing.assert_allclose(_np(x.grad), 1 - np.tanh(_np(x)) ** 2)
     assert N._ZEROS[1] == (0,) and N._ZEROS[2] == (0, 0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mul_by_number_vjp_fast_path_keeps_dtype_and_double_backward(dtype):
+    x = tg.tensor(np.array([0.5, -1.0, 2.0], dtype=dtype), requires_grad=True)
+    y = (x * 2.5) * x  # d/dx = 5x, through Mul.vjp with a Python-number factor
+    (g,) = tg.autograd.grad(y.sum(), x, create_graph=True)
+    assert g.dtype == x.dtype
+    np.testing.assert_allclose(_np(g), 5 * _np(x), rtol=1e-6)
+    g.sum().backward()  # the vjp recorded its product: second derivative 5
+    np.testing.assert_allclose(_np(x.grad), np.full(3, 5.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tanh_backward_kernel_output_is_fresh_and_contiguous(dtype):
+    from tapegrad.backends import CPU_BACKEND
+
+    k = CPU_BACKEND.k["tanh_backward"]
+    g = np.arange(12, dtype=dtype).reshape(3, 4)
+    y = np.linspace(-1, 1, 12, dtype=dtype).reshape(3, 4)
+    out = k(g, y)
+    assert out.dtype == g.dtype and out.flags.c_contiguous and out is not g and out is not y
+    np.testing.assert_allclose(out, g * (1 - y * y), rtol=1e-6)
+    np.testing.assert_allclose(k(g.T, y.T), (g * (1 - y * y)).T, rtol=1e-6)  # not contiguous

@@ -34,6 +34,7 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _nd = np.ndarray
 _empty = np.empty
+_empty_like = np.empty_like
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 # Below this many elements a full reduction runs in the jitted loop (no call overhead);
@@ -113,7 +114,7 @@ def _unary(name, loop, ref, x):
     if type(x) is _nd:
         d = x.dtype
         if (d is _F64 or d is _F32) and x.flags.c_contiguous:
-            out = _empty(x.shape, d)
+            out = _empty_like(x)  # (C-contiguous like x; cheaper than empty(shape, dtype))
             try:
                 loop(x, out)
             except NumbaError:
@@ -127,7 +128,7 @@ def _binary(name, loop, ref, g, y):
         d = g.dtype
         if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape and \
                 g.flags.c_contiguous and y.flags.c_contiguous:
-            out = _empty(g.shape, d)
+            out = _empty_like(g)  # (C-contiguous like g; cheaper than empty(shape, dtype))
             try:
                 loop(g, y, out)
             except NumbaError:
