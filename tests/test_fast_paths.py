@@ -427,3 +427,18 @@ def test_tanh_backward_kernel_output_is_fresh_and_contiguous(dtype):
     assert out.dtype == g.dtype and out.flags.c_contiguous and out is not g and out is not y
     np.testing.assert_allclose(out, g * (1 - y * y), rtol=1e-6)
     np.testing.assert_allclose(k(g.T, y.T), (g * (1 - y * y)).T, rtol=1e-6)  # not contiguous
+
+
+def test_saved_skips_constants_but_still_checks_tensor_subclasses():
+    # Node.saved passes None and Python numbers through untouched; a saved Parameter (a
+    # Tensor subclass) is still version-checked.
+    w = tg.nn.Parameter(tg.tensor([1.0, 2.0]))
+    x = tg.tensor([3.0, 4.0], requires_grad=True)
+    y = x * w
+    assert y.grad_fn.saved[0] is x and y.grad_fn.saved[1] is w
+    z = x * 2.0
+    assert z.grad_fn.saved == [None, 2.0] or z.grad_fn.saved[1] == 2.0
+    with tg.no_grad():
+        w.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

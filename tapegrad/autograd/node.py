@@ -118,7 +118,9 @@ class Node:
         out = []
         for s, v in zip(self._saved, self._versions):
             k = s.__class__  # (identity tests first: this runs in every vjp)
-            if k is Tensor or (k is not SavedOutput and isinstance(s, Tensor)):
+            # (None, an input no rule reads, and Python numbers skip the isinstance call.)
+            if k is Tensor or (k is not SavedOutput and s is not None and k is not float and
+                               k is not int and isinstance(s, Tensor)):
                 vc = s._vc
                 if vc[0] != v:
                     _version_error(self, s.shape, vc, v, "input")
