@@ -408,12 +408,9 @@ def _sum_in_place(old, g) -> bool:
     a = old._data
     b = g._data
     # References to ``old``: the buffer (or, for a fresh vjp result, the vjp's output
-    # tuple), the walk's local, this argument, getrefcount's. To the array: the tensor, the
-    # local ``a``, getrefcount's argument.
-    # (A NumPy scalar has no base either, but ``+=`` on it rebinds instead of writing.)
-    if a.base is not None or isinstance(a, _np_generic) or sys.getrefcount(a) > 3 or \
-            sys.getrefcount(old) > 4 or a.shape != b.shape or a.dtype != b.dtype or \
-            type(a) is not type(b):
+    # tuple), the walk's local, this argument, getrefcount's.
+    if sys.getrefcount(old) > 4 or a.shape != b.shape or a.dtype != b.dtype or \
+            type(a) is not type(b) or not _sole_array(a):
         return False
     a += b
     return True
@@ -510,18 +507,24 @@ def _accumulate(var, g, create_graph):
 
 def _exclusive(g) -> bool:
     # A gradient may be stored as .grad without a copy only if nothing else can see its
-    # memory: its array is no view and is held by this tensor alone, and the tensor object
-    # is held only by the engine's locals (a vjp may hand one tensor to two inputs).
-    # References to the array: the tensor, the local ``a``, getrefcount's argument. To the
-    # tensor: the walk's local, _accumulate's and this function's arguments, getrefcount's.
+    # memory (_sole_array) and the tensor object is held only by the engine's locals (a vjp
+    # may hand one tensor to two inputs). References to the tensor: the walk's local,
+    # _accumulate's and this function's arguments, getrefcount's.
     a = g._data
-    if sys.getrefcount(g) > 4 or sys.getrefcount(a) > 3:
-        return False
+    return sys.getrefcount(g) <= 4 and _sole_array(a)
+
+
+def _sole_array(a) -> bool:
+    """Whether nothing but one tensor can see the memory of its array ``a`` (the caller holds
+    ``a`` in a local): so the engine may write into it or hand it on without a copy."""
+    # References to ``a``: the tensor's, the caller's local, this argument, getrefcount's.
+    if sys.getrefcount(a) > 4 or isinstance(a, _np_generic):
+        return False  # (``+=`` on a NumPy scalar rebinds instead of writing)
     b = a.base
     if b is None:
         return True
     # A fresh result reshaped (a kernel's rows x features put back into the input's shape,
-    # say) is a view of an array nothing else holds: it may be kept if it is all of that
-    # array, in order. References to the base: the view's, the local ``b``, getrefcount's.
+    # say) is a view of an array nothing else holds: it counts if it is all of that array,
+    # in order. References to the base: the view's, the local ``b``, getrefcount's.
     return type(b) is type(a) and b.base is None and sys.getrefcount(b) <= 3 and \
         a.size == b.size and a.flags.c_contiguous

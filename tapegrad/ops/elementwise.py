@@ -192,12 +192,7 @@ class Mul(_Binary):
         # _arith is what ``g * b`` runs (a saved factor is a tensor or a Python number).
         ga = gb = None
         if na is not None:
-            # A Python-number factor times a float gradient: _arith's own first case, called
-            # directly (a call less on the commonest product, ``x * c``).
-            if type(b) in _PLAIN and g._dtype.is_floating_point and g._device is _CPU:
-                ga = Mul.apply2(g, b)
-            else:
-                ga = _arith(Mul, g, b, True)
+            ga = _arith(Mul, g, b, True)
             if ga._data.shape != sa:
                 ga = sum_to(ga, sa)
         if nb is not None:
