@@ -326,77 +326,120 @@ def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> Non
     """The loop of ``run`` for a plain ``backward()``: every reachable node runs and every
     leaf accumulates. It runs once per recorded op, so it is the general loop with the
     target and capture tests taken out, and a single-output node (nearly all of them) gets
-    its gradient as a bare tensor: no list per node, no star-call of the vjp."""
+    its gradient as a bare tensor: no list per node, no star-call of the vjp.
+
+    The node that a step makes ready last runs next without going through ``ready`` and
+    ``buffers`` (its gradient stays in a local): the order is the one a push and a pop would
+    give, and on a chain of ops (the usual case) no node passes through either container."""
     pop = ready.pop
     push = ready.append
     take = buffers.pop
+    get = buffers.get
     while ready:
         n = pop()
-        if n._nout == 1:
-            g = take(n, None)
-            if n._pre_hooks:
-                g = _run_pre_hooks(n, [g])[0]
-            if n.__class__ is AccumulateGrad:
-                _accumulate(n.variable, g, create_graph)
-                continue
-            if g is not None:
-                outs = _hs.anomaly_vjp(n, [g]) if anomaly else n.vjp(g)
-                if n._post_hooks:
-                    for hook in tuple(n._post_hooks.values()):
-                        hook(outs, [g])
-            else:
-                outs = (None,) * len(n.next)
-        else:
-            grads = take(n, None)
-            if grads is None:
-                grads = [None] * n._nout
-            if n._pre_hooks:
-                grads = _run_pre_hooks(n, grads)
-            if any(g is not None for g in grads):
-                outs = _hs.anomaly_vjp(n, grads) if anomaly else n.vjp(*grads)
-                if n._post_hooks:
-                    for hook in tuple(n._post_hooks.values()):
-                        hook(outs, grads)
-            else:
-                outs = (None,) * len(n.next)
-        if not retain_graph:
-            if n.__class__.release is _release:  # Node.release inlined: a call per node saved
-                if n._saved:
-                    n._saved = ()
-                    n._freed = True
-            else:
-                n.release()
-        # (Indexing, not zip: zip's reused result tuple would hold one more reference to
-        # each gradient, and _sum_in_place counts references.)
-        for i, e in enumerate(n.next):
-            if e is None:
-                continue
-            c = e[0]
-            g = outs[i]
-            if g is not None:
-                if c._nout == 1:
-                    old = buffers.get(c)
-                    if old is None:
-                        buffers[c] = g
-                    elif create_graph:
-                        buffers[c] = add(old, g)
-                    elif not _sum_in_place(old, g):
-                        buffers[c] = g if _sum_in_place(g, old) else add(old, g)
+        g = take(n, None)
+        while True:
+            if n._nout == 1:
+                if n._pre_hooks:
+                    g = _run_pre_hooks(n, [g])[0]
+                if n.__class__ is AccumulateGrad:
+                    _accumulate(n.variable, g, create_graph)
+                    break
+                if g is not None:
+                    outs = _hs.anomaly_vjp(n, [g]) if anomaly else n.vjp(g)
+                    if n._post_hooks:
+                        for hook in tuple(n._post_hooks.values()):
+                            hook(outs, [g])
                 else:
-                    buf = buffers.get(c)
-                    if buf is None:
-                        buf = buffers[c] = [None] * c._nout
-                    old = buf[e[1]]
-                    if old is None:
-                        buf[e[1]] = g
-                    elif create_graph or not _sum_in_place(old, g):
-                        buf[e[1]] = add(old, g)
-            d = deps[c] - 1
-            if d:
-                deps[c] = d
+                    outs = (None,) * len(n.next)
             else:
-                push(c)
-        outs = g = old = None  # a gradient's only owner is now the buffer (see _exclusive)
+                grads = g if g is not None else [None] * n._nout
+                if n._pre_hooks:
+                    grads = _run_pre_hooks(n, grads)
+                if any(x is not None for x in grads):
+                    outs = _hs.anomaly_vjp(n, grads) if anomaly else n.vjp(*grads)
+                    if n._post_hooks:
+                        for hook in tuple(n._post_hooks.values()):
+                            hook(outs, grads)
+                else:
+                    outs = (None,) * len(n.next)
+                grads = None
+            g = None
+            if not retain_graph:
+                if n.__class__.release is _release:  # Node.release inlined: a call per node
+                    if n._saved:
+                        n._saved = ()
+                        n._freed = True
+                else:
+                    n.release()
+            nxt = None
+            # (Indexing, not zip: zip's reused result tuple would hold one more reference to
+            # each gradient, and _sum_in_place counts references.)
+            for i, e in enumerate(n.next):
+                if e is None:
+                    continue
+                c = e[0]
+                gi = outs[i]
+                d = deps[c] - 1
+                if d:
+                    deps[c] = d
+                    if gi is None:
+                        continue
+                    if c._nout == 1:
+                        old = get(c)
+                        if old is None:
+                            buffers[c] = gi
+                        elif create_graph:
+                            buffers[c] = add(old, gi)
+                        elif not _sum_in_place(old, gi):
+                            buffers[c] = gi if _sum_in_place(gi, old) else add(old, gi)
+                    else:
+                        _add_to_list(buffers, c, e[1], gi, create_graph, add)
+                    continue
+                # c is ready: the one made ready before it (if any) goes on the stack, and
+                # c is held to run next, with its gradient in a local.
+                if nxt is not None:
+                    buffers[nxt] = g
+                    push(nxt)
+                    g = None
+                nxt = c
+                if c._nout == 1:
+                    # (Read, summed, then removed: _sum_in_place counts the buffer's
+                    # reference to ``old``.)
+                    old = get(c)
+                    if old is None:
+                        g = gi
+                    else:
+                        if gi is None:
+                            g = old
+                        elif create_graph:
+                            g = add(old, gi)
+                        elif _sum_in_place(old, gi):
+                            g = old
+                        else:
+                            g = gi if _sum_in_place(gi, old) else add(old, gi)
+                        del buffers[c]
+                else:
+                    if gi is not None:
+                        _add_to_list(buffers, c, e[1], gi, create_graph, add)
+                    g = take(c, None)
+            # A gradient's only owner is now ``g`` or the buffer (see _exclusive).
+            outs = gi = old = None
+            if nxt is None:
+                break
+            n = nxt
+
+
+def _add_to_list(buffers, c, nr, g, create_graph, add) -> None:
+    """Put ``g`` into output ``nr``'s slot of multi-output node ``c``'s gradient list."""
+    buf = buffers.get(c)
+    if buf is None:
+        buf = buffers[c] = [None] * c._nout
+    old = buf[nr]
+    if old is None:
+        buf[nr] = g
+    elif create_graph or not _sum_in_place(old, g):
+        buf[nr] = add(old, g)
 
 
 def _sum_in_place(old, g) -> bool:

@@ -31,7 +31,8 @@ from tapegrad.autograd.view_meta import record_view as _share_version
 
 CPU = _device.CPU
 
-__all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace", "set_saved_version"]
+__all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace", "set_saved_version",
+           "plain_tensor"]
 
 # In-place changes so far, all tensors together. A node records it when it saves tensors
 # (``_stamp``): while it has not moved, none of them can have changed, and backward's
@@ -108,44 +109,16 @@ class Node:
     @property
     def saved(self):
         """The declared saved tensors, checked against in-place changes since saving."""
-        if self._freed:
-            raise RuntimeError(
-                f"{self.name}: trying to backward through the graph a second time (or to "
-                "access saved tensors after they have already been freed). Saved intermediate "
-                "values of the graph are freed when you call .backward() or autograd.grad(). "
-                "Specify retain_graph=True if you need to backward through the graph a second "
-                "time or if you need to access saved tensors after calling backward.")
-        out = []
-        for s, v in zip(self._saved, self._versions):
-            k = s.__class__  # (identity tests first: this runs in every vjp)
-            # (None, an input no rule reads, and Python numbers skip the isinstance call.)
-            if k is Tensor or (k is not SavedOutput and s is not None and k is not float and
-                               k is not int and isinstance(s, Tensor)):
-                vc = s._vc
-                if vc[0] != v:
-                    _version_error(self, s.shape, vc, v, "input")
-                out.append(s)
-            elif k is SavedOutput:
-                vc = s.vc
-                if vc[0] != v:
-                    _version_error(self, s.data.shape, vc, v, "output")
-                # The output rebuilt around its array (Tensor._make, inlined).
-                t = _new(Tensor)
-                t._data = a = s.data
-                t._dtype = _FROM_NP[a.dtype]
-                t._device = s.dev if s.dev is not None else CPU
-                t._requires_grad = True
-                t.grad = None
-                t.grad_fn = self
-                t._out_nr = s.nr
-                t._vc = vc
-                t._base = None
-                if s.fw is not None:
-                    t._fw = s.fw
-                out.append(t)
-            else:
-                out.append(s)  # a constant (a Python number, say): nothing to check
-        return out
+        return _unpack(self, False)
+
+    @property
+    def saved_raw(self):
+        """``saved``, but in a plain backward (grad mode off, no anomaly mode or forward AD)
+        each saved output comes as its bare array: for a vjp that hands it straight to a
+        kernel through ``apply2``, which takes arrays, rebuilding a tensor around it would
+        be wasted (~0.6 us per op on small arrays). With a graph being built (higher-order
+        derivatives) it is a tensor, as in ``saved``."""
+        return _unpack(self, not (_GRAD.grad_enabled or _hs.ANOMALY or _hs.FORWARD_AD))
 
     def release(self) -> None:
         """Free the saved tensors once backward has used them."""
@@ -319,6 +292,67 @@ _generic = np.generic
 _FROM_NP = _dtype_mod._FROM_NP
 _T = [None]  # tapegrad.tensor fills in Tensor (kept for code that reads the cell)
 Tensor = None  # tapegrad.tensor sets this module global to its Tensor class on import
+
+
+def _unpack(node, raw: bool) -> list:
+    """``node.saved`` (``node.saved_raw`` with ``raw``): the saved entries, versions checked."""
+    if node._freed:
+        raise RuntimeError(
+            f"{node.name}: trying to backward through the graph a second time (or to "
+            "access saved tensors after they have already been freed). Saved intermediate "
+            "values of the graph are freed when you call .backward() or autograd.grad(). "
+            "Specify retain_graph=True if you need to backward through the graph a second "
+            "time or if you need to access saved tensors after calling backward.")
+    out = []
+    for s, v in zip(node._saved, node._versions):
+        k = s.__class__  # (identity tests first: this runs in every vjp)
+        # (None, an input no rule reads, and Python numbers skip the isinstance call.)
+        if k is Tensor or (k is not SavedOutput and s is not None and k is not float and
+                           k is not int and isinstance(s, Tensor)):
+            vc = s._vc
+            if vc[0] != v:
+                _version_error(node, s.shape, vc, v, "input")
+            out.append(s)
+        elif k is SavedOutput:
+            vc = s.vc
+            if vc[0] != v:
+                _version_error(node, s.data.shape, vc, v, "output")
+            if raw:
+                out.append(s.data)
+                continue
+            # The output rebuilt around its array (Tensor._make, inlined).
+            t = _new(Tensor)
+            t._data = a = s.data
+            t._dtype = _FROM_NP[a.dtype]
+            t._device = s.dev if s.dev is not None else CPU
+            t._requires_grad = True
+            t.grad = None
+            t.grad_fn = node
+            t._out_nr = s.nr
+            t._vc = vc
+            t._base = None
+            if s.fw is not None:
+                t._fw = s.fw
+            out.append(t)
+        else:
+            out.append(s)  # a constant (a Python number, say): nothing to check
+    return out
+
+
+def plain_tensor(out):
+    """A CPU tensor around a fresh array ``out``, not requiring grad (what ``apply2`` builds,
+    for callers that computed ``out`` themselves)."""
+    t = _new(Tensor)
+    t._data = out
+    t._dtype = _FROM_NP[out.dtype]
+    t._device = CPU
+    t._requires_grad = False
+    t.grad = None
+    t.grad_fn = None
+    t._out_nr = 0
+    t._vc = [0, None]
+    t._base = None
+    return t
 
 
 def _make_outputs(arrays, needs, ctx, dev) -> tuple:

@@ -27,7 +27,8 @@ class Tanh(_Unary):
         return be.k["tanh"](x)
 
     def vjp(self, g):
-        (y,) = self.saved
+        # (saved_raw: y is its bare array in a plain backward; apply2 takes arrays.)
+        (y,) = self.saved_raw
         return (TanhBackward.apply2(g, y),)  # tanh_backward(g, y), one call less
 
     def jvp(self, inputs, out, t):
@@ -67,7 +68,7 @@ class Sigmoid(_Unary):
         return be.k["sigmoid"](_float_input(x, "sigmoid"))
 
     def vjp(self, g):
-        (y,) = self.saved
+        (y,) = self.saved_raw  # (a bare array in a plain backward: see Tanh.vjp)
         return (sigmoid_backward(g, y),)
 
     def jvp(self, inputs, out, t):
@@ -110,7 +111,7 @@ class Relu(Node):
         return be.k["relu"](x)
 
     def vjp(self, g):
-        (y,) = self.saved
+        (y,) = self.saved_raw  # (a bare array in a plain backward: see Tanh.vjp)
         return (relu_backward(g, y),)
 
     def jvp(self, inputs, out, t):
