@@ -42,7 +42,7 @@ class TensorMethods(CompareMethods, InplaceMethods):
     def __add__(self, other):
         if type(other) in _PLAIN:
             if self._dtype.is_floating_point and self._device is _CPU:
-                return _Add.apply(self, other)
+                return _Add.apply2(self, other)
             return E._arith(E.Add, self, other)
         if isinstance(other, TensorMethods):
             return E._arith(E.Add, self, other)
@@ -51,7 +51,7 @@ class TensorMethods(CompareMethods, InplaceMethods):
     def __radd__(self, other):
         if type(other) in _PLAIN:
             if self._dtype.is_floating_point and self._device is _CPU:
-                return _Add.apply(other, self)
+                return _Add.apply2(other, self)
             return E._arith(E.Add, other, self)
         return E.add(_other("add", other), self)
 
@@ -68,7 +68,7 @@ class TensorMethods(CompareMethods, InplaceMethods):
     def __mul__(self, other):
         if type(other) in _PLAIN:
             if self._dtype.is_floating_point and self._device is _CPU:
-                return _Mul.apply(self, other)
+                return _Mul.apply2(self, other)
             return E._arith(E.Mul, self, other)
         if isinstance(other, TensorMethods):
             return E._arith(E.Mul, self, other)
@@ -77,7 +77,7 @@ class TensorMethods(CompareMethods, InplaceMethods):
     def __rmul__(self, other):
         if type(other) in _PLAIN:
             if self._dtype.is_floating_point and self._device is _CPU:
-                return _Mul.apply(other, self)
+                return _Mul.apply2(other, self)
             return E._arith(E.Mul, other, self)
         return E.mul(_other("mul", other), self)
 
@@ -286,13 +286,13 @@ class TensorMethods(CompareMethods, InplaceMethods):
     # The activations go straight to their ops (what U.tanh etc. call): one call less on
     # ops that run once per layer and step.
     def tanh(self):
-        return A.Tanh.apply(self)
+        return A.Tanh.apply1(self)
 
     def sigmoid(self):
-        return A.Sigmoid.apply(self)
+        return A.Sigmoid.apply1(self)
 
     def relu(self):
-        return A.Relu.apply(self)
+        return A.Relu.apply1(self)
 
     def erf(self):
         return U.erf(self)

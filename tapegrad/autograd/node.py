@@ -144,43 +144,61 @@ class Node:
 
     @classmethod
     def apply2(cls, a, b):
-        """``apply(a, b)`` for a two-input op without attributes, views or multiple outputs.
+        """``apply(a, b)`` for a two-input op without attributes, views or multiple outputs,
+        on CPU tensors or Python numbers.
 
-        With grad mode off (every op run by the vjps of a plain backward), no anomaly mode or
-        forward AD, and nothing off the CPU, nothing is recorded: this runs the forward and
-        wraps its array, without ``apply``'s edges, flags and branches (about a third of an
-        op's cost on small arrays). Anything else goes to ``apply``.
+        The hottest calls of all take this path (the arithmetic operators, and every op
+        run by the vjps of a plain backward): it does what ``apply`` does for two inputs,
+        without the loops, lists and branches of the general case (about a third of an
+        op's cost on small arrays). With grad mode off nothing is recorded; anything
+        unusual (anomaly mode, forward AD, another device, a view) goes to ``apply``.
         """
-        if _GRAD.grad_enabled or _hs.ANOMALY or _hs.FORWARD_AD:
+        if _hs.ANOMALY or _hs.FORWARD_AD or cls.multi_output or cls.is_view:
             return cls.apply(a, b)
+        grad = _GRAD.grad_enabled
+        ea = eb = None
         if isinstance(a, Tensor):
             if a._device is not CPU:
                 return cls.apply(a, b)
             xa = a._data
+            if grad and a._requires_grad:
+                fn = a.grad_fn
+                ea = (fn, a._out_nr) if fn is not None else _leaf_edge(a)
         else:
             xa = a
         if isinstance(b, Tensor):
             if b._device is not CPU:
                 return cls.apply(a, b)
             xb = b._data
+            if grad and b._requires_grad:
+                fn = b.grad_fn
+                eb = (fn, b._out_nr) if fn is not None else _leaf_edge(b)
         else:
             xb = b
-        if cls.multi_output or cls.is_view:
-            return cls.apply(a, b)
-        out = cls.forward(_new(cls), _backends.CPU_BACKEND, xa, xb)
+        ctx = _new(cls)
+        out = cls.forward(ctx, _backends.CPU_BACKEND, xa, xb)
         if type(out) is not _ndarray:
             out = _asarray(out)  # NumPy hands back scalars, not 0-d arrays (see Tensor._make)
-        t = _new(Tensor)
-        t._data = out
-        t._dtype = _FROM_NP[out.dtype]
-        t._device = CPU
-        t._requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._out_nr = 0
-        t._vc = [0, None]
-        t._base = None
-        return t
+        if (ea is None and eb is None) or not cls.differentiable:
+            return plain_tensor(out)
+        return _recorded(ctx, cls, out, (ea, eb), (a, b))
+
+    @classmethod
+    def apply1(cls, a):
+        """``apply(a)`` for a one-input op without attributes, views or multiple outputs
+        (see ``apply2``)."""
+        if _hs.ANOMALY or _hs.FORWARD_AD or cls.multi_output or cls.is_view or \
+                not isinstance(a, Tensor) or a._device is not CPU:
+            return cls.apply(a)
+        ctx = _new(cls)
+        out = cls.forward(ctx, _backends.CPU_BACKEND, a._data)
+        if type(out) is not _ndarray:
+            out = _asarray(out)  # NumPy hands back scalars, not 0-d arrays (see Tensor._make)
+        if not (_GRAD.grad_enabled and a._requires_grad and cls.differentiable):
+            return plain_tensor(out)
+        fn = a.grad_fn
+        return _recorded(ctx, cls, out, ((fn, a._out_nr) if fn is not None else
+                                         _leaf_edge(a),), (a,))
 
     # ---- the recording entry point -----------------------------------------------------
     @classmethod
@@ -337,6 +355,30 @@ def _unpack(node, raw: bool) -> list:
         else:
             out.append(s)  # a constant (a Python number, say): nothing to check
     return out
+
+
+def _recorded(ctx, cls, out, edges: tuple, inputs: tuple):
+    """The output tensor of ``ctx``, recorded with ``edges`` (``apply``'s last steps, for
+    ``apply1`` / ``apply2``)."""
+    t = _new(Tensor)
+    t._data = out
+    t._dtype = _FROM_NP[out.dtype]
+    t._device = CPU
+    t._requires_grad = True
+    t.grad = None
+    t.grad_fn = ctx
+    t._out_nr = 0
+    t._vc = [0, None]
+    t._base = None
+    ctx._nout = 1
+    ctx._pre_hooks = ctx._post_hooks = None
+    ctx._freed = False
+    ctx.next = edges
+    if cls.save:
+        _save(ctx, cls.save, inputs, t)
+    else:
+        ctx._saved = ()
+    return t
 
 
 def plain_tensor(out):

@@ -140,17 +140,17 @@ class ReluBackward(Node):
 # ---- public functions -----------------------------------------------------------------------
 def tanh(input):
     """Hyperbolic tangent."""
-    return Tanh.apply(input)
+    return Tanh.apply1(input)
 
 
 def sigmoid(input):
     """1 / (1 + exp(-x)), computed without overflow."""
-    return Sigmoid.apply(input)
+    return Sigmoid.apply1(input)
 
 
 def relu(input):
     """max(x, 0)."""
-    return Relu.apply(input)
+    return Relu.apply1(input)
 
 
 def tanh_backward(grad, output):

@@ -141,16 +141,16 @@ def _arith(cls, a, b, in_vjp=False):
         if type(a) not in _PLAIN:
             da = getattr(a, "_dtype", None)
             if da is not None and da.is_floating_point and a._device is _CPU:
-                return _unrecorded(cls, a, b) if in_vjp else cls.apply(a, b)
+                return _unrecorded(cls, a, b) if in_vjp else cls.apply2(a, b)
     elif type(a) in _PLAIN:
         db = getattr(b, "_dtype", None)
         if db is not None and db.is_floating_point and b._device is _CPU:
-            return _unrecorded(cls, a, b) if in_vjp else cls.apply(a, b)
+            return _unrecorded(cls, a, b) if in_vjp else cls.apply2(a, b)
     else:
         da = getattr(a, "_dtype", None)
         if da is not None and da.is_floating_point and a._device is _CPU and \
                 getattr(b, "_dtype", None) is da and b._device is _CPU:
-            return _unrecorded(cls, a, b) if in_vjp else cls.apply(a, b)
+            return _unrecorded(cls, a, b) if in_vjp else cls.apply2(a, b)
     return cls.apply(a, b, dt=binary_dtype(a, b))
 
 

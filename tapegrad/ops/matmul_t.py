@@ -118,7 +118,7 @@ def matmul_nt(a, b):
     sa, sb = a._data.shape, b._data.shape
     if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-1] or a._dtype is not b._dtype:
         _check("matmul", a, b, sa[-1] if sa else None, sb[-1] if sb else None)
-    return MatMulNT.apply(a, b)
+    return MatMulNT.apply2(a, b)
 
 
 def matmul_tn(a, b):
@@ -131,4 +131,4 @@ def matmul_tn(a, b):
     if len(sa) < 2 or len(sb) < 2 or sa[-2] != sb[-2] or a._dtype is not b._dtype:
         _check("matmul", a, b, sa[-2] if len(sa) > 1 else None,
                sb[-2] if len(sb) > 1 else None)
-    return MatMulTN.apply(a, b)
+    return MatMulTN.apply2(a, b)
