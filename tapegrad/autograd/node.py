@@ -360,16 +360,9 @@ def _unpack(node, raw: bool) -> list:
 def _recorded(ctx, cls, out, edges: tuple, inputs: tuple):
     """The output tensor of ``ctx``, recorded with ``edges`` (``apply``'s last steps, for
     ``apply1`` / ``apply2``)."""
-    t = _new(Tensor)
-    t._data = out
-    t._dtype = _FROM_NP[out.dtype]
-    t._device = CPU
+    t = plain_tensor(out)
     t._requires_grad = True
-    t.grad = None
     t.grad_fn = ctx
-    t._out_nr = 0
-    t._vc = [0, None]
-    t._base = None
     ctx._nout = 1
     ctx._pre_hooks = ctx._post_hooks = None
     ctx._freed = False
