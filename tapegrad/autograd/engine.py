@@ -259,7 +259,9 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     # expressions, one dict lookup per edge, the common single-output case first).
     anomaly = _hs.ANOMALY
     prev_mode = _GRAD.grad_enabled
+    prev_transposes = _GRAD.transposes
     _GRAD.grad_enabled = create_graph
+    _GRAD.transposes = {}  # this pass's reused transposed weights (matmul_t.reused_nt)
     try:
         ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
         if capture is None and execute is None and accumulate:
@@ -319,6 +321,7 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
                     ready.append(c)
     finally:
         _GRAD.grad_enabled = prev_mode
+        _GRAD.transposes = prev_transposes
     return captured if capture is not None else None
 
 

@@ -17,6 +17,8 @@ class _State(threading.local):
     # Class attributes are the per-thread defaults: every new thread starts with grad on.
     grad_enabled = True
     inference = False
+    # While a backward pass runs, its cache of transposed weights (see ops/matmul_t.py).
+    transposes = None
 
 
 STATE = _State()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapegrad.autograd.node import Node
-from tapegrad.ops.matmul_t import Product, check_inner, matmul_nt, matmul_tn
+from tapegrad.ops.matmul_t import Product, check_inner, matmul_tn, reused_nt
 
 __all__ = ["matmul", "mm", "bmm", "mv", "outer", "dot", "einsum", "addmm", "inner"]
 
@@ -22,7 +22,7 @@ class MatMul(Product):
 
     kernel = staticmethod(lambda xp, a, b: xp.matmul(a, b))
     call = staticmethod(lambda a, b: matmul(a, b))
-    grad_a = staticmethod(lambda g, b: matmul_nt(g, b))
+    grad_a = staticmethod(lambda g, b: reused_nt(g, b))
     grad_b = staticmethod(lambda g, a: matmul_tn(a, g))
 
 
