@@ -69,6 +69,20 @@ class Sum(Node):
         return sum(t, self.dims, self.keepdim)
 
 
+class SumAll(Sum):
+    """``x.sum()`` of a float tensor: every dim, no attributes (so ``apply1`` takes it, the
+    cheap path: ``loss = loss + h.sum()`` runs once per step of a recurrent loop). The
+    gradient of a full sum is 0-d, so ``Sum.vjp`` never reads ``dims``."""
+
+    dims = None
+    keepdim = False
+
+    @staticmethod
+    def forward(ctx, be, x):
+        ctx.in_shape = x.shape
+        return x.sum()
+
+
 def _sum_dtype(x, dtype):
     if dtype is not None:
         return D.to_dtype(dtype)
@@ -78,6 +92,8 @@ def _sum_dtype(x, dtype):
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over ``dim`` (all dims when None); integers sum to int64."""
     if dim is None and dtype is None and input._dtype.is_floating_point:  # x.sum(): no checks
+        if not keepdim:
+            return SumAll.apply1(input)
         return Sum.apply(input, dims=tuple(range(input._data.ndim)), keepdim=keepdim,
                          dt=input._dtype)
     dims = norm_dims(dim, input.ndim, "sum") if not (isinstance(dim, (tuple, list)) and
