@@ -78,12 +78,13 @@ def test_default_is_numba_and_import_compiles_nothing():
                 "(x * 2 + 1).sum().backward()\n"  # no kernel of the table runs here
                 "print('numba' in sys.modules)\n"
                 "tapegrad.tanh(x)\n"
-                "print('numba' in sys.modules, type(tapegrad.backends.current().k['tanh']))")
+                "print('numba' in sys.modules,\n"
+                "      type(tapegrad.backends.current().k['tanh']).__name__ != '_Lazy')")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split("\n")
     assert lines[0] == "numba False"
     assert lines[1] == "False"
-    assert lines[2] == "True <class 'function'>"
+    assert lines[2] == "True True"  # the stand-ins were replaced by the loaded kernels
 
 
 def test_environment_variable_is_read_at_import():

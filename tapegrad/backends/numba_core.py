@@ -123,23 +123,30 @@ def _unary(name, loop, ref, x):
     return ref(x)
 
 
-def _binary(name, loop, ref, g, y):
-    if type(g) is _nd and type(y) is _nd:
-        d = g.dtype
-        if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape and \
-                g.flags.c_contiguous and y.flags.c_contiguous:
-            out = _empty_like(g)  # (C-contiguous like g; cheaper than empty(shape, dtype))
-            try:
-                loop(g, y, out)
-            except NumbaError:
-                return fallback(name, ref, g, y)
-            return out
-    return ref(g, y)
+def _binary(name, loop, ref):
+    """The kernel ``k(g, y)`` running ``loop`` on two arrays of one float dtype and shape,
+    C-contiguous, into a fresh output, and ``ref`` on anything else. (A closure, not a
+    wrapper calling a shared helper: a Python call per kernel call saved.)"""
+
+    def k(g, y):
+        if type(g) is _nd and type(y) is _nd:
+            d = g.dtype
+            if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape and \
+                    g.flags.c_contiguous and y.flags.c_contiguous:
+                out = _empty_like(g)  # (C-contiguous like g; cheaper than empty(shape, dtype))
+                try:
+                    loop(g, y, out)
+                except NumbaError:
+                    return fallback(name, ref, g, y)
+                return out
+        return ref(g, y)
+
+    k.__name__ = k.__qualname__ = name
+    return k
 
 
-def tanh_backward(g, y):
-    """g * (1 - y^2) in one pass."""
-    return _binary("tanh_backward", _tanh_backward, R.tanh_backward, g, y)
+tanh_backward = _binary("tanh_backward", _tanh_backward, R.tanh_backward)
+tanh_backward.__doc__ = "g * (1 - y^2) in one pass."
 
 
 def sigmoid(x):
@@ -150,18 +157,16 @@ def sigmoid(x):
     return _unary("sigmoid", _sigmoid, R.sigmoid, x)
 
 
-def sigmoid_backward(g, y):
-    """g * y * (1 - y) in one pass."""
-    return _binary("sigmoid_backward", _sigmoid_backward, R.sigmoid_backward, g, y)
+sigmoid_backward = _binary("sigmoid_backward", _sigmoid_backward, R.sigmoid_backward)
+sigmoid_backward.__doc__ = "g * y * (1 - y) in one pass."
 
 
 def relu(x):
     return _unary("relu", _relu, R.relu, x)
 
 
-def relu_backward(g, y):
-    """g where y > 0, else 0, in one pass."""
-    return _binary("relu_backward", _relu_backward, R.relu_backward, g, y)
+relu_backward = _binary("relu_backward", _relu_backward, R.relu_backward)
+relu_backward.__doc__ = "g where y > 0, else 0, in one pass."
 
 
 def erf(x):

@@ -85,7 +85,7 @@ KERNELS = {
     "index_add": index_add,
     "sum_to": sum_to,
     "clamp": clamp,
-    "tanh": tanh,
+    "tanh": np.tanh,  # (the ufunc itself: no wrapper call on a hot path)
     "tanh_backward": tanh_backward,
     "sigmoid": sigmoid,
     "sigmoid_backward": sigmoid_backward,
