@@ -80,6 +80,16 @@ class Node:
     differentiable = True
     multi_output = False  # forward returns a tuple of arrays
 
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        # The two commonest specs become shared objects that ``_save`` knows by identity
+        # and saves without its general loop (~0.5 us per op on small arrays).
+        if "save" in cls.__dict__:
+            if cls.save == _OUT_SPEC:
+                cls.save = _OUT_SPEC
+            elif cls.save == _PRODUCT_SPEC:
+                cls.save = _PRODUCT_SPEC
+
     # ---- rules every op supplies -------------------------------------------------------
     @staticmethod
     def forward(ctx, be, *arrays, **attrs):  # pragma: no cover - abstract
@@ -402,8 +412,34 @@ def _leaf_edges(edges: list) -> None:
             edges[i] = _leaf_edge(e)
 
 
+_OUT_SPEC = ("out",)               # the output (tanh, sigmoid, relu, exp, ...)
+_PRODUCT_SPEC = ((0, 1), (1, 0))  # each factor for the other's gradient (mul, matmul)
+
+
 def _save(ctx, spec, inputs, outs):
     """Keep what ``spec`` names: inputs as themselves, outputs as :class:`SavedOutput`."""
+    if spec is _OUT_SPEC and outs.__class__ is Tensor:
+        # A fresh output: its version is 0.
+        so = _new(SavedOutput)
+        so.data = outs._data
+        so.vc = outs._vc
+        so.nr = outs._out_nr
+        so.dev = outs._device
+        so.fw = None
+        ctx._saved = [so]
+        ctx._versions = _ZEROS[1] if not outs._vc[0] else (outs._vc[0],)
+        ctx._stamp = INPLACE[0]
+        return
+    if spec is _PRODUCT_SPEC:
+        nx = ctx.next
+        a = inputs[0] if nx[1] is not None else None
+        b = inputs[1] if nx[0] is not None else None
+        va = a._vc[0] if a is not None and isinstance(a, Tensor) else 0
+        vb = b._vc[0] if b is not None and isinstance(b, Tensor) else 0
+        ctx._saved = [a, b]
+        ctx._versions = (va, vb) if va or vb else _ZEROS[2]
+        ctx._stamp = INPLACE[0]
+        return
     saved = []
     versions = []
     moved = 0  # any saved version above 0 (versions never go below)
