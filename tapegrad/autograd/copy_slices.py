@@ -21,7 +21,8 @@ import weakref
 
 from tapegrad._device import CPU
 from tapegrad.autograd import hooks_state as _hs
-from tapegrad.autograd.node import Node, SavedOutput, _edge, bump_inplace, set_saved_version
+from tapegrad.autograd.node import (Node, SavedOutput, _edge, bump_inplace, number,
+                                    set_saved_version, take_number)
 from tapegrad.autograd.view_meta import MULTI_OUTPUT, NO_GRAD, markers, views_of
 
 __all__ = ["CopySlices", "ViewOf", "commit_view", "rebase_views", "move_retain", "standin",
@@ -158,6 +159,7 @@ def view_of(base, chain):
     """A :class:`ViewOf` node from ``base``'s current place on the tape."""
     n = _new(ViewOf)
     n.next = (_edge(base),)
+    number(n, n.next)
     n._saved = n._versions = ()
     n._freed = False
     n._pre_hooks = n._post_hooks = None
@@ -184,6 +186,8 @@ class InvalidView(Node):
 def _invalid(message):
     n = _new(InvalidView)
     n.next = ()
+    n._seq = take_number()
+    n._min = -1  # backward always runs its pre-check over a graph holding one
     n._saved = n._versions = ()
     n._freed = True  # makes the engine's pre-check read `saved`, which raises
     n._pre_hooks = n._post_hooks = None

@@ -1,16 +1,21 @@
 """The tape walk: reverse-mode differentiation over recorded nodes.
 
-``backward`` and ``grad`` both reduce to :func:`run`: count, for every node reachable from the
-roots, how many consumers will send it a gradient; then pop ready nodes (all consumers done),
-call their vjp once with the summed incoming gradients, and pass results down the edges.
-The walk is iterative (a million-node chain needs no recursion) and frees each node's saved
-tensors right after its vjp unless ``retain_graph`` is set.
+``backward`` and ``grad`` both reduce to :func:`run`. A plain ``backward()`` runs the nodes
+reachable from the roots by falling recording number (a consumer is always numbered above
+its inputs, so every node has all its gradient when its turn comes), calling each vjp once
+with the summed incoming gradients; a checking pre-pass first makes sure that no node to run
+was freed or had a saved tensor changed in place, and is skipped when the graph was recorded
+after the last such event (``_fresh``). ``grad`` and ``backward(inputs=...)`` count
+dependencies over the graph pruned to the paths that reach the inputs. Both walks are
+iterative (a million-node chain needs no recursion) and free each node's saved tensors right
+after its vjp unless ``retain_graph`` is set.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from heapq import heapify, heappop, heappush
 
 from numpy import generic as _np_generic
 
@@ -246,7 +251,12 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
         _check_saved(deps, execute)
     else:
         capture = None
-        deps = _reachable(root_nodes, check=True)
+        # A graph recorded after the last in-place change and the last backward that freed
+        # nodes can hold neither a changed saved tensor nor a freed node: no checking pre-pass
+        # (node.WATERMARK), and the walk goes by recording order, with no dependency counts.
+        deps = None
+        if not (accumulate and _fresh(root_nodes)):
+            deps = _reachable(root_nodes, check=True)
 
     buffers = {}
     for (n, nr), g in zip(root_edges, root_grads):
@@ -263,13 +273,15 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     _GRAD.grad_enabled = create_graph
     _GRAD.transposes = {}  # this pass's reused transposed weights (matmul_t.reused_nt)
     try:
-        ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
         if capture is None and execute is None and accumulate:
             for n, buf in buffers.items():
                 if n._nout == 1:
                     buffers[n] = buf[0]  # _walk keeps a single output's gradient bare
-            _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, _add)
+            _walk(list(dict.fromkeys(root_nodes)), buffers, retain_graph, create_graph,
+                      anomaly, _add)
             ready = ()
+        else:
+            ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
         while ready:
             n = ready.pop()
             grads = buffers.pop(n, None)
@@ -322,24 +334,41 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     finally:
         _GRAD.grad_enabled = prev_mode
         _GRAD.transposes = prev_transposes
+        if not retain_graph:
+            _node.WATERMARK[0] = _node.take_number()  # nodes were freed (see _fresh)
     return captured if capture is not None else None
 
 
-def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> None:
+def _fresh(root_nodes) -> bool:
+    """Whether every node reachable from the roots was recorded after the last in-place change
+    and the last backward that freed nodes (``_min`` is the oldest number of a history)."""
+    w = _node.WATERMARK[0]
+    for n in root_nodes:
+        if n._min <= w:
+            return False
+    return True
+
+
+def _walk(roots, buffers, retain_graph, create_graph, anomaly, add) -> None:
     """The loop of ``run`` for a plain ``backward()``: every reachable node runs and every
     leaf accumulates. It runs once per recorded op, so it is the general loop with the
     target and capture tests taken out, and a single-output node (nearly all of them) gets
     its gradient as a bare tensor: no list per node, no star-call of the vjp.
 
-    The node that a step makes ready last runs next without going through ``ready`` and
-    ``buffers`` (its gradient stays in a local): the order is the one a push and a pop would
-    give, and on a chain of ops (the usual case) no node passes through either container."""
-    pop = ready.pop
-    push = ready.append
+    Nodes run by falling recording number (``_seq``), from a heap of the nodes that have been
+    reached: a node's consumers all have higher numbers, and every consumer reachable from
+    the roots is reached (and runs) before the node's turn comes, so the node has all its
+    gradient by then. A node reached for the first time whose number is above everything on
+    the heap runs next without going through the heap or ``buffers`` (every node, on a chain
+    of ops). No dependency counts: with the pre-pass that counted them skipped on a fresh
+    graph (``_fresh``), this saves about 0.6 us per node.
+    """
+    heap = [(-n._seq, n) for n in roots]
+    heapify(heap)
     take = buffers.pop
     get = buffers.get
-    while ready:
-        n = pop()
+    while heap:
+        n = heappop(heap)[1]
         g = take(n, None)
         while True:
             if n._nout == 1:
@@ -376,61 +405,68 @@ def _walk(ready, buffers, deps, retain_graph, create_graph, anomaly, add) -> Non
                 else:
                     n.release()
             nxt = None
-            # (Indexing, not zip: zip's reused result tuple would hold one more reference to
-            # each gradient, and _sum_in_place counts references.)
+            spilled = False  # the held node's gradient moved from ``g`` into ``buffers``
             for i, e in enumerate(n.next):
                 if e is None:
                     continue
                 c = e[0]
                 gi = outs[i]
-                d = deps[c] - 1
-                if d:
-                    deps[c] = d
-                    if gi is None:
-                        continue
-                    if c._nout == 1:
-                        old = get(c)
-                        if old is None:
-                            buffers[c] = gi
-                        elif create_graph:
-                            buffers[c] = add(old, gi)
-                        elif not _sum_in_place(old, gi):
-                            buffers[c] = gi if _sum_in_place(gi, old) else add(old, gi)
-                    else:
-                        _add_to_list(buffers, c, e[1], gi, create_graph, add)
-                    continue
-                # c is ready: the one made ready before it (if any) goes on the stack, and
-                # c is held to run next, with its gradient in a local.
-                if nxt is not None:
-                    buffers[nxt] = g
-                    push(nxt)
+                if c is nxt and not spilled:
+                    # A second edge to the held node (x * x, say): its gradient goes to the
+                    # buffer, where the sum below finds it (and counts the buffer's reference).
+                    buffers[c] = g
                     g = None
-                nxt = c
+                    spilled = True
+                old = get(c, _NEW)
+                if old is _NEW:
+                    # Reached for the first time: held to run next, unless a node held
+                    # before it has a higher number (the lower one goes on the heap).
+                    if nxt is not None:
+                        if nxt._seq > c._seq:
+                            buffers[c] = gi if c._nout == 1 else _list_with(c, e[1], gi)
+                            heappush(heap, (-c._seq, c))
+                            continue
+                        if not spilled:
+                            buffers[nxt] = g
+                        g = None
+                        heappush(heap, (-nxt._seq, nxt))
+                    nxt = c
+                    spilled = False
+                    g = gi if c._nout == 1 else _list_with(c, e[1], gi)
+                    continue
+                if gi is None:
+                    continue
                 if c._nout == 1:
-                    # (Read, summed, then removed: _sum_in_place counts the buffer's
-                    # reference to ``old``.)
-                    old = get(c)
                     if old is None:
-                        g = gi
-                    else:
-                        if gi is None:
-                            g = old
-                        elif create_graph:
-                            g = add(old, gi)
-                        elif _sum_in_place(old, gi):
-                            g = old
-                        else:
-                            g = gi if _sum_in_place(gi, old) else add(old, gi)
-                        del buffers[c]
+                        buffers[c] = gi
+                    elif create_graph:
+                        buffers[c] = add(old, gi)
+                    elif not _sum_in_place(old, gi):
+                        buffers[c] = gi if _sum_in_place(gi, old) else add(old, gi)
                 else:
-                    if gi is not None:
-                        _add_to_list(buffers, c, e[1], gi, create_graph, add)
-                    g = take(c, None)
-            # A gradient's only owner is now ``g`` or the buffer (see _exclusive).
+                    _add_to_list(buffers, c, e[1], gi, create_graph, add)
             outs = gi = old = None
             if nxt is None:
                 break
+            if heap and -heap[0][0] > nxt._seq:
+                # Not the highest number reached: its turn comes from the heap.
+                if not spilled:
+                    buffers[nxt] = g
+                g = None
+                heappush(heap, (-nxt._seq, nxt))
+                break
+            if spilled:
+                g = take(nxt)
             n = nxt
+
+
+_NEW = object()  # buffers.get's default: a node not reached yet
+
+
+def _list_with(c, nr, g) -> list:
+    buf = [None] * c._nout
+    buf[nr] = g
+    return buf
 
 
 def _add_to_list(buffers, c, nr, g, create_graph, add) -> None:

@@ -162,6 +162,7 @@ class Function:
         ctx._all_inputs = args
         if needs:
             ctx.next = tuple(_edge(args[p]) for p in tensor_pos)
+            _node.number(ctx, ctx.next)
             saved, versions = [], []
             for t in ctx._to_save:
                 hit = next((k for k, o in enumerate(result) if o is t), None)
@@ -175,6 +176,7 @@ class Function:
             ctx._stamp = _node.INPLACE[0]
         else:
             ctx.next = ()
+            _node.number(ctx, ())
             ctx._saved = list(ctx._to_save)
             ctx._versions = [t._vc[0] if isinstance(t, Tensor) else 0 for t in ctx._to_save]
             ctx._stamp = _node.INPLACE[0]

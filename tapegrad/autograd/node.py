@@ -16,6 +16,7 @@ rebuilt on unpack, so a node never references its own output (no reference cycle
 
 from __future__ import annotations
 
+import itertools
 import weakref
 
 import numpy as np
@@ -32,13 +33,40 @@ from tapegrad.autograd.view_meta import record_view as _share_version
 CPU = _device.CPU
 
 __all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace", "set_saved_version",
-           "plain_tensor"]
+           "plain_tensor", "number", "take_number"]
 
 # In-place changes so far, all tensors together. A node records it when it saves tensors
 # (``_stamp``): while it has not moved, none of them can have changed, and backward's
 # pre-pass skips checking their versions (a check per node cost ~0.4 us on a chain of tiny
 # ops, a third of the pre-pass). ``Node.saved`` still checks every version when a vjp reads.
 INPLACE = [0]
+
+
+# Recording order: every node takes the next number (``_seq``: a consumer's is above its
+# inputs', so walking nodes by falling number is a topological order, with no dependency
+# counts) and keeps the smallest number of its history (``_min``; a leaf's sink counts as
+# never). WATERMARK is a number taken at the last in-place change and at the end of the last
+# backward that freed nodes: a graph whose ``_min`` is above it can hold no changed saved
+# tensor and no freed node, so backward may skip its checking pre-pass (engine._fresh).
+_COUNT = itertools.count(1)  # (next() on it is atomic: no two nodes share a number)
+WATERMARK = [0]
+NEVER = 1 << 62  # the _min of a leaf's sink
+
+
+def take_number() -> int:
+    """The next recording number (also what moves ``WATERMARK``)."""
+    return next(_COUNT)
+
+
+def number(ctx, edges) -> None:
+    """Give node ``ctx``, whose edges are ``edges``, its ``_seq`` and ``_min``."""
+    lo = ctx._seq = next(_COUNT)
+    for e in edges:
+        if e is not None:
+            m = e[0]._min
+            if m < lo:
+                lo = m
+    ctx._min = lo
 
 
 def bump_inplace(vc: list) -> None:
@@ -51,6 +79,7 @@ def bump_inplace(vc: list) -> None:
     """
     vc[0] += 1
     INPLACE[0] += 1
+    WATERMARK[0] = next(_COUNT)
 
 
 class SavedOutput:
@@ -70,7 +99,7 @@ class Node:
     """Base class of every recorded operation (see the module docstring)."""
 
     __slots__ = ("next", "_saved", "_versions", "_freed", "_pre_hooks", "_post_hooks",
-                 "_nout", "_trace", "_seq", "_stamp", "__dict__", "__weakref__")
+                 "_nout", "_trace", "_seq", "_min", "_stamp", "__dict__", "__weakref__")
 
     name = "op"          # shown in reprs, errors and graph pictures
     # What vjp reads (``self.saved``, in this order): an input index, ``(k, j)`` for input k
@@ -301,7 +330,8 @@ class Node:
             ctx._freed = False
             if leaf:
                 _leaf_edges(edges)
-            ctx.next = tuple(edges)
+            ctx.next = edges = tuple(edges)
+            number(ctx, edges)
             if cls.save:
                 _save(ctx, cls.save, inputs, outs)
             else:
@@ -377,6 +407,12 @@ def _recorded(ctx, cls, out, edges: tuple, inputs: tuple):
     ctx._pre_hooks = ctx._post_hooks = None
     ctx._freed = False
     ctx.next = edges
+    # number(ctx, edges), inlined (one or two edges)
+    lo = ctx._seq = next(_COUNT)
+    for e in edges:
+        if e is not None and e[0]._min < lo:
+            lo = e[0]._min
+    ctx._min = lo
     if cls.save:
         _save(ctx, cls.save, inputs, t)
     else:
@@ -533,6 +569,8 @@ class AccumulateGrad(Node):
             acc._saved = ()
             acc._freed = False
             acc._pre_hooks = acc._post_hooks = None
+            acc._seq = next(_COUNT)
+            acc._min = NEVER
             acc._nout = 1
             t._accum = weakref.ref(acc)
         return acc

@@ -30,7 +30,7 @@ def move(x, dev):
     if not x.requires_grad:
         return Tensor._make(arr, False, None, 0, dev)
     from tapegrad.autograd.grad_mode import is_grad_enabled
-    from tapegrad.autograd.node import _edge
+    from tapegrad.autograd.node import _edge, number
 
     if not is_grad_enabled():
         return Tensor._make(arr, False, None, 0, dev)
@@ -41,6 +41,7 @@ def move(x, dev):
     node._nout = 1
     node.src = x.device
     node.next = (_edge(x),)
+    number(node, node.next)
     return Tensor._make(arr, True, node, 0, dev)
 
 
