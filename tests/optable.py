@@ -280,6 +280,9 @@ case("nn_logsigmoid", lambda m, a: m.nn.functional.logsigmoid(a), F((3, 4), -4, 
 case("nn_hardtanh", lambda m, a: m.nn.functional.hardtanh(a, -0.5, 0.6), F((3, 4)))
 case("nn_linear", lambda m, x, w, b: m.nn.functional.linear(x, w, b), F((2, 3, 4)), F((5, 4)),
      F((5,)))
+case("nn_linear_2d", lambda m, x, w, b: m.nn.functional.linear(x, w, b), F((3, 4)), F((5, 4)),
+     F((5,)))
+case("nn_linear_no_bias", lambda m, x, w: m.nn.functional.linear(x, w), F((3, 4)), F((5, 4)))
 case("nn_bilinear", lambda m, x, y, w, b: m.nn.functional.bilinear(x, y, w, b), F((3, 2)),
      F((3, 4)), F((5, 2, 4)), F((5,)))
 case("nn_pad_constant", lambda m, a: m.nn.functional.pad(a, (1, 2, -1, 1), value=0.5),

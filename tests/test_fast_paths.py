@@ -442,3 +442,41 @@ def test_saved_skips_constants_but_still_checks_tensor_subclasses():
         w.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+# ---- the fused linear (ops/linear_op.py) ----------------------------------------------------
+@pytest.mark.parametrize("needs", [(True, True, True), (False, True, True), (True, False, False),
+                                   (True, True, False), (False, False, True)])
+@pytest.mark.parametrize("xshape", [(3, 4), (2, 3, 4)])
+def test_fused_linear_matches_torch_whichever_inputs_need_grad(needs, xshape, torch):
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (xshape, (5, 4), (5,))]
+    res = []
+    for lib in (tg, torch):
+        ts = [lib.tensor(a, requires_grad=n) for a, n in zip(arrays, needs)]
+        y = lib.nn.functional.linear(*ts)
+        (y * y).sum().backward()
+        res.append([_np(y)] + [None if t.grad is None else t.grad.numpy() for t in ts])
+    for ours, ref in zip(*res):
+        assert (ours is None) == (ref is None)
+        if ours is not None:
+            np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+    y = tg.nn.functional.linear(*[tg.tensor(a, requires_grad=True) for a in arrays])
+    assert type(y.grad_fn).__name__ == "LinearBias"  # one node, not a product and an add
+
+
+@pytest.mark.parametrize("bias_dtype", ["float64", "float16"])
+def test_linear_with_a_bias_of_another_dtype_promotes_as_torch(bias_dtype, torch):
+    x, w = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)
+    b = np.arange(4).astype(bias_dtype)
+    ours = tg.nn.functional.linear(tg.tensor(x), tg.tensor(w), tg.tensor(b))
+    ref = torch.tensor(x) @ torch.tensor(w).T + torch.tensor(b)  # what F.linear's math means
+    assert str(ours.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1]
+    np.testing.assert_allclose(_np(ours), ref.numpy(), rtol=1e-3)
+
+
+def test_linear_shape_errors_still_name_both_shapes():
+    with pytest.raises(RuntimeError, match=r"\(2, 3\).*\(4, 5\)"):
+        tg.nn.functional.linear(tg.ones(2, 3), tg.ones(4, 5), tg.ones(4))
+    with pytest.raises(RuntimeError):
+        tg.nn.functional.linear(tg.ones(2, 3), tg.ones(4, 3), tg.ones(3))  # bias of 3 for 4

@@ -47,8 +47,9 @@ def test_to_dot_names_ops_shapes_dtypes_and_parameters():
     for name, p in params.items():  # every parameter is a named, grad-requiring leaf
         label = next(v for v in nodes.values() if v.startswith(name + "\\n"))
         assert f"{tuple(p.shape)} float32" in label and "requires_grad" in label
-    # (2-D cross_entropy with class indices is one fused op, ops/loss_ops.py)
-    for op in ("MatmulBackward", "TanhBackward", "CrossEntropyBackward", "AddBackward"):
+    # (2-D cross_entropy with class indices and linear with a bias are one fused op each,
+    # ops/loss_ops.py and ops/linear_op.py)
+    for op in ("LinearBackward", "TanhBackward", "CrossEntropyBackward"):
         assert op in labels
     assert "(5, 4) float32" in labels  # an intermediate's shape
     assert "output\\n() float32" in labels

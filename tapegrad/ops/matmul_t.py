@@ -72,9 +72,7 @@ class Product(Node):
 
 
 def _mm(a, b):
-    from tapegrad.ops.linalg import matmul
-
-    return matmul(a, b)
+    return _linalg.matmul(a, b)  # (bound at the end of this module: linalg imports it)
 
 
 class MatMulNT(Product):
@@ -173,3 +171,7 @@ def reused_nt(g, b):
 
 _ndarray = np.ndarray
 _CPU = _device.CPU
+
+# linalg imports this module first thing; ``_mm`` reads ``matmul`` from it at call time (an
+# import statement inside a vjp costs about 1 us per call).
+from tapegrad.ops import linalg as _linalg  # noqa: E402
