@@ -257,6 +257,10 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
         deps = None
         if not (accumulate and _fresh(root_nodes)):
             deps = _reachable(root_nodes, check=True)
+    if not retain_graph:
+        # This pass frees nodes: from now on, no graph recorded so far counts as fresh (moved
+        # before the walk, so that a backward starting in another thread meanwhile checks).
+        _node.WATERMARK[0] = _node.take_number()
 
     buffers = {}
     for (n, nr), g in zip(root_edges, root_grads):
@@ -334,8 +338,6 @@ def run(root_edges, root_grads, retain_graph, create_graph, targets=None, accumu
     finally:
         _GRAD.grad_enabled = prev_mode
         _GRAD.transposes = prev_transposes
-        if not retain_graph:
-            _node.WATERMARK[0] = _node.take_number()  # nodes were freed (see _fresh)
     return captured if capture is not None else None
 
 
