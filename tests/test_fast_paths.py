@@ -295,8 +295,8 @@ def test_version_precheck_leaves_every_grad_untouched():
 
 
 def test_precheck_skips_only_nodes_made_after_the_last_inplace_change(monkeypatch):
-    # Nodes record the global in-place count when they save; the pre-pass checks only nodes
-    # recorded before the count last moved, and those still fail before any .grad is written.
+    # Every in-place change takes a recording number (LAST_INPLACE); the pre-pass checks only
+    # nodes recorded before it, and those still fail before any .grad is written.
     from tapegrad.autograd import engine, node
 
     checked = []
@@ -305,7 +305,7 @@ def test_precheck_skips_only_nodes_made_after_the_last_inplace_change(monkeypatc
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     (x * 2.0).tanh().sum().backward()
     assert checked == []  # nothing changed in place since these nodes saved
-    before = node.INPLACE[0]
+    before = node.LAST_INPLACE[0]
     w = tg.tensor([0.5, -0.5], requires_grad=True)
     h = tg.tanh(x * 1.0)
     x.grad = None
@@ -313,7 +313,7 @@ def test_precheck_skips_only_nodes_made_after_the_last_inplace_change(monkeypatc
     opt = tg.optim.SGD([w], lr=0.1)
     w.grad = tg.ones(2)
     opt.step()  # an optimizer step counts as an in-place change of w (saved by x * w)
-    assert node.INPLACE[0] > before
+    assert node.LAST_INPLACE[0] > before
     w.grad = None
     with pytest.raises(RuntimeError, match="mul.*version 0 and is now at version 1"):
         y.backward()
@@ -328,7 +328,7 @@ def test_precheck_skips_only_nodes_made_after_the_last_inplace_change(monkeypatc
     with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
         z.sum().backward()
     assert checked == []
-    node.INPLACE[0] += 1  # the counter moved: the pre-pass checks tanh and raises first
+    node.LAST_INPLACE[0] = node.take_number()  # as a change would: tanh is checked first
     with pytest.raises(RuntimeError, match="tanh.*version 0 and is now at version 1"):
         z.sum().backward()
     assert checked == ["tanh"]

@@ -168,7 +168,7 @@ def _reachable(root_nodes, check=False):
     push = stack.append
     get = deps.get
     Tensor = _node.Tensor
-    now = _node.INPLACE[0]  # a node stamped with it has seen no in-place change since saving
+    last = _node.LAST_INPLACE[0]  # a node numbered above it saved after the last change
     # Runs once per recorded node before the walk: _check_node is inlined for the usual
     # saved entries (a tensor, an output), and anything unusual goes to it.
     while stack:
@@ -184,7 +184,7 @@ def _reachable(root_nodes, check=False):
                     if check:
                         if c._freed:
                             _check_node(c)
-                        elif c._saved and c._stamp != now:
+                        elif c._saved and c._seq <= last:
                             for s, v in zip(c._saved, c._versions):
                                 k = s.__class__
                                 if k is SavedOutput:
@@ -507,7 +507,7 @@ def _check_saved(nodes, execute) -> None:
     for n in nodes:
         if execute is not None and n not in execute:
             continue
-        if n._freed or (n._saved and n._stamp != _node.INPLACE[0]):
+        if n._freed or (n._saved and n._seq <= _node.LAST_INPLACE[0]):
             _check_node(n)
 
 

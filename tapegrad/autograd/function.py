@@ -173,13 +173,11 @@ class Function:
                     saved.append(t)
                     versions.append(t._vc[0] if isinstance(t, Tensor) else 0)
             ctx._saved, ctx._versions = saved, versions
-            ctx._stamp = _node.INPLACE[0]
         else:
             ctx.next = ()
             _node.number(ctx, ())
             ctx._saved = list(ctx._to_save)
             ctx._versions = [t._vc[0] if isinstance(t, Tensor) else 0 for t in ctx._to_save]
-            ctx._stamp = _node.INPLACE[0]
         ctx._to_save = ()
         if _hs.FORWARD_AD:
             _hs.forward_ad_hook(ctx, tuple(args[p] for p in tensor_pos),

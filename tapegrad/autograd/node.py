@@ -16,7 +16,6 @@ rebuilt on unpack, so a node never references its own output (no reference cycle
 
 from __future__ import annotations
 
-import itertools
 import weakref
 
 import numpy as np
@@ -26,6 +25,10 @@ from tapegrad import _dtype as _dtype_mod
 from tapegrad import backends as _backends
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
+# Recording order and in-place changes, re-exported for the modules that record nodes or
+# change tensors in place.
+from tapegrad.autograd.order import (_COUNT, LAST_INPLACE, NEVER, WATERMARK, bump_inplace,
+                                     number, take_number)
 # A view shares its base's version counter (in-place changes show through) and remembers how
 # to rebuild itself from the base (in-place ops on it rewrite the base's history).
 from tapegrad.autograd.view_meta import record_view as _share_version
@@ -33,54 +36,7 @@ from tapegrad.autograd.view_meta import record_view as _share_version
 CPU = _device.CPU
 
 __all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace", "set_saved_version",
-           "plain_tensor", "number", "take_number"]
-
-# In-place changes so far, all tensors together. A node records it when it saves tensors
-# (``_stamp``): while it has not moved, none of them can have changed, and backward's
-# pre-pass skips checking their versions (a check per node cost ~0.4 us on a chain of tiny
-# ops, a third of the pre-pass). ``Node.saved`` still checks every version when a vjp reads.
-INPLACE = [0]
-
-
-# Recording order: every node takes the next number (``_seq``: a consumer's is above its
-# inputs', so walking nodes by falling number is a topological order, with no dependency
-# counts) and keeps the smallest number of its history (``_min``; a leaf's sink counts as
-# never). WATERMARK is a number taken at the last in-place change and at the end of the last
-# backward that freed nodes: a graph whose ``_min`` is above it can hold no changed saved
-# tensor and no freed node, so backward may skip its checking pre-pass (engine._fresh).
-_COUNT = itertools.count(1)  # (next() on it is atomic: no two nodes share a number)
-WATERMARK = [0]
-NEVER = 1 << 62  # the _min of a leaf's sink
-
-
-def take_number() -> int:
-    """The next recording number (also what moves ``WATERMARK``)."""
-    return next(_COUNT)
-
-
-def number(ctx, edges) -> None:
-    """Give node ``ctx``, whose edges are ``edges``, its ``_seq`` and ``_min``."""
-    lo = ctx._seq = next(_COUNT)
-    for e in edges:
-        if e is not None:
-            m = e[0]._min
-            if m < lo:
-                lo = m
-    ctx._min = lo
-
-
-def bump_inplace(vc: list) -> None:
-    """Count an in-place change of the tensor whose version counter is ``vc``: every place
-    that writes into a tensor's memory calls this (``vc[0] += 1`` alone would hide the change
-    from backward's pre-pass).
-
-    >>> vc = [0, None]; bump_inplace(vc); vc[0]
-    1
-    """
-    vc[0] += 1
-    INPLACE[0] += 1
-    WATERMARK[0] = next(_COUNT)
-
+           "plain_tensor", "number", "take_number", "LAST_INPLACE", "WATERMARK"]
 
 class SavedOutput:
     """How a node keeps its own output without referencing the output tensor."""
@@ -99,7 +55,7 @@ class Node:
     """Base class of every recorded operation (see the module docstring)."""
 
     __slots__ = ("next", "_saved", "_versions", "_freed", "_pre_hooks", "_post_hooks",
-                 "_nout", "_trace", "_seq", "_min", "_stamp", "__dict__", "__weakref__")
+                 "_nout", "_trace", "_seq", "_min", "__dict__", "__weakref__")
 
     name = "op"          # shown in reprs, errors and graph pictures
     # What vjp reads (``self.saved``, in this order): an input index, ``(k, j)`` for input k
@@ -464,7 +420,6 @@ def _save(ctx, spec, inputs, outs):
         so.fw = None
         ctx._saved = [so]
         ctx._versions = _ZEROS[1] if not outs._vc[0] else (outs._vc[0],)
-        ctx._stamp = INPLACE[0]
         return
     if spec is _PRODUCT_SPEC:
         nx = ctx.next
@@ -474,7 +429,6 @@ def _save(ctx, spec, inputs, outs):
         vb = b._vc[0] if b is not None and isinstance(b, Tensor) else 0
         ctx._saved = [a, b]
         ctx._versions = (va, vb) if va or vb else _ZEROS[2]
-        ctx._stamp = INPLACE[0]
         return
     saved = []
     versions = []
@@ -518,7 +472,6 @@ def _save(ctx, spec, inputs, outs):
     # per node for the garbage collector to track (its young-generation passes cost ~0.5 us
     # per op on a chain of tiny ops). Writers replace ``_versions`` whole (set_saved_version).
     ctx._versions = tuple(versions) if moved or len(versions) > 16 else _ZEROS[len(versions)]
-    ctx._stamp = INPLACE[0]
 
 
 _ZEROS = tuple((0,) * k for k in range(17))  # (), (0,), (0, 0), ...; a node saves few
