@@ -13,16 +13,14 @@ after its vjp unless ``retain_graph`` is set.
 
 from __future__ import annotations
 
-import sys
-import threading
 from heapq import heapify, heappop, heappush
-
-from numpy import generic as _np_generic
 
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd import node as _node
-from tapegrad.autograd.node import AccumulateGrad, SavedOutput, bump_inplace
+from tapegrad.autograd.accumulate import accumulate as _accumulate
+from tapegrad.autograd.accumulate import sum_in_place as _sum_in_place
+from tapegrad.autograd.node import AccumulateGrad, SavedOutput
 
 __all__ = ["backward", "grad", "run"]
 
@@ -353,9 +351,9 @@ def _fresh(root_nodes) -> bool:
 
 def _walk(roots, buffers, retain_graph, create_graph, anomaly, add) -> None:
     """The loop of ``run`` for a plain ``backward()``: every reachable node runs and every
-    leaf accumulates. It runs once per recorded op, so it is the general loop with the
-    target and capture tests taken out, and a single-output node (nearly all of them) gets
-    its gradient as a bare tensor: no list per node, no star-call of the vjp.
+    leaf accumulates. It runs once per recorded op, so it has no target or capture tests,
+    and a single-output node (nearly all of them) gets its gradient as a bare tensor: no list
+    per node, no star-call of the vjp.
 
     Nodes run by falling recording number (``_seq``), from a heap of the nodes that have been
     reached: a node's consumers all have higher numbers, and every consumer reachable from
@@ -483,23 +481,6 @@ def _add_to_list(buffers, c, nr, g, create_graph, add) -> None:
         buf[nr] = add(old, g)
 
 
-def _sum_in_place(old, g) -> bool:
-    """``old += g`` when nothing but the engine can see ``old`` (PyTorch's InputBuffer does
-    the same): a shared weight used at every step of an RNN collects one gradient per step,
-    and an op per step would cost more than the addition itself. Returns False (and does
-    nothing) when ``old`` may be seen elsewhere or the addition would change its shape or
-    dtype."""
-    a = old._data
-    b = g._data
-    # References to ``old``: the buffer (or, for a fresh vjp result, the vjp's output
-    # tuple), the walk's local, this argument, getrefcount's.
-    if sys.getrefcount(old) > 4 or a.shape != b.shape or a.dtype != b.dtype or \
-            type(a) is not type(b) or not _sole_array(a):
-        return False
-    a += b
-    return True
-
-
 def _check_saved(nodes, execute) -> None:
     """Raise before any gradient is written if a node to run was freed by an earlier backward
     or had a saved tensor changed in place, so that a failing backward leaves every ``.grad``
@@ -547,68 +528,3 @@ def _run_pre_hooks(n, grads):
             if r is not None:
                 grads = list(r)
     return grads
-
-
-# Backward passes in several threads may meet at one leaf (shared weights): NumPy releases
-# the GIL inside a large `+=`, so unguarded accumulation loses updates (PyTorch holds a mutex
-# in AccumulateGrad for the same reason).
-_ACC_LOCK = threading.Lock()
-
-
-def _accumulate(var, g, create_graph):
-    """Add ``g`` into ``var.grad`` (PyTorch's AccumulateGrad, leaf hooks first)."""
-    if g is None:
-        return
-    if var._hooks:
-        for hook in tuple(var._hooks.values()):
-            r = hook(g)
-            if r is not None:
-                g = r
-    if g._data.shape != var._data.shape:
-        raise RuntimeError(f"backward: function returned a gradient of shape {tuple(g.shape)} "
-                           f"for a leaf of shape {tuple(var.shape)}")
-    if g._dtype is not var._dtype:
-        g = g.to(var._dtype)
-    with _ACC_LOCK:
-        old = var.grad
-        if old is None:
-            if create_graph:
-                var.grad = g
-            elif _exclusive(g):
-                var.grad = g.detach()
-            else:
-                var.grad = g.detach().clone()
-        elif create_graph or old.requires_grad:
-            var.grad = old + g
-        else:
-            old._data += g._data
-            bump_inplace(old._vc)
-    post = getattr(var, "_post_acc_hooks", None)
-    if post:
-        for hook in tuple(post.values()):
-            hook(var)
-
-
-def _exclusive(g) -> bool:
-    # A gradient may be stored as .grad without a copy only if nothing else can see its
-    # memory (_sole_array) and the tensor object is held only by the engine's locals (a vjp
-    # may hand one tensor to two inputs). References to the tensor: the walk's local,
-    # _accumulate's and this function's arguments, getrefcount's.
-    a = g._data
-    return sys.getrefcount(g) <= 4 and _sole_array(a)
-
-
-def _sole_array(a) -> bool:
-    """Whether nothing but one tensor can see the memory of its array ``a`` (the caller holds
-    ``a`` in a local): so the engine may write into it or hand it on without a copy."""
-    # References to ``a``: the tensor's, the caller's local, this argument, getrefcount's.
-    if sys.getrefcount(a) > 4 or isinstance(a, _np_generic):
-        return False  # (``+=`` on a NumPy scalar rebinds instead of writing)
-    b = a.base
-    if b is None:
-        return True
-    # A fresh result reshaped (a kernel's rows x features put back into the input's shape,
-    # say) is a view of an array nothing else holds: it counts if it is all of that array,
-    # in order. References to the base: the view's, the local ``b``, getrefcount's.
-    return type(b) is type(a) and b.base is None and sys.getrefcount(b) <= 3 and \
-        a.size == b.size and a.flags.c_contiguous
