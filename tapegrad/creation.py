@@ -6,6 +6,7 @@ import numpy as np
 
 from tapegrad import _dtype as D
 from tapegrad._device import CPU, device as _device_cls
+from tapegrad.backends.aligned import aligned as _aligned
 from tapegrad.tensor import Tensor
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye",
@@ -79,7 +80,7 @@ def _resolve_device(device):
 
 def _place(arr, dev):
     if dev is CPU:
-        return arr
+        return _aligned(arr)  # a fresh array that may live long: see backends/aligned.py
     from tapegrad import backends
 
     return backends.move_array(arr, CPU, dev)

@@ -115,6 +115,31 @@ def test_sum_to(gshape, shape, dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape", [(64,), (7, 5), (2, 3, 4), (), (0, 3), (300, 257)], ids=str)
+def test_sum_all(shape, dt):
+    rng = np.random.default_rng(4)
+    for _, x in _layouts(rng, shape, dt):
+        want, got = np.asarray(REF["sum_all"](x)), np.asarray(FAST["sum_all"](x))
+        assert got.shape == () and got.dtype == want.dtype == dt
+        if dt == np.float32:  # summed in float64: at least as close to the exact sum
+            exact = x.astype(np.float64).sum()
+            assert abs(float(got) - exact) <= abs(float(want) - exact) + 1e-12 * abs(exact)
+        np.testing.assert_allclose(got, want, **_tol(dt))
+
+
+def test_sum_all_propagates_nan_and_inf():
+    for v, want in ((np.nan, np.nan), (np.inf, np.inf), (-np.inf, -np.inf)):
+        x = np.ones(5000, np.float32)
+        x[1234] = v
+        assert np.asarray(FAST["sum_all"](x)).tolist() == pytest.approx(want, nan_ok=True)
+    x = np.ones(100, np.float32)
+    x[3], x[70] = np.inf, -np.inf
+    assert np.isnan(FAST["sum_all"](x))
+    big = np.full(10, 3e38, np.float32)  # overflows float32 only when rounded at the end
+    assert np.isinf(FAST["sum_all"](big)) and FAST["sum_all"](big).dtype == np.float32
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 def test_index_add(dt):
     rng = np.random.default_rng(4)
     cases = [
@@ -310,7 +335,7 @@ def test_float16_takes_the_reference_path_exactly():
     g = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
     cases = [("sigmoid", (x,)), ("relu", (x,)), ("tanh_backward", (g, x)),
              ("sigmoid_backward", (g, x)), ("relu_backward", (g, x)), ("clamp", (x, -1, 1)),
-             ("sum_to", (x, (4,))), ("softmax", (x, 1)), ("log_softmax", (x, 1)),
+             ("sum_to", (x, (4,))), ("sum_all", (x,)), ("softmax", (x, 1)), ("log_softmax", (x, 1)),
              ("gelu", (x, "none")), ("softplus", (x, 1.0, 20.0)), ("leaky_relu", (x, 0.1))]
     for name, args in cases:
         want, got = REF[name](*args), FAST[name](*args)

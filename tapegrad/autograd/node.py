@@ -195,6 +195,19 @@ class Node:
         return _recorded(ctx, cls, out, ((fn, a._out_nr) if fn is not None else
                                          _leaf_edge(a),), (a,))
 
+    @classmethod
+    def apply_view(cls, x, attrs: dict):
+        """``apply(x, **attrs)`` for a view op when nothing is to be recorded: ``x`` a CPU
+        tensor not requiring grad (``xs[t]`` of a batch, say) or grad mode off. The result
+        shares memory and version counter with ``x`` as ``apply`` would make it, without
+        the node and the general loops (about half the cost)."""
+        if (x._requires_grad and _GRAD.grad_enabled) or _hs.ANOMALY or _hs.FORWARD_AD or \
+                x._device is not CPU:
+            return cls.apply(x, **attrs)
+        out = plain_tensor(cls.forward(_new(cls), _backends.CPU_BACKEND, x._data, **attrs))
+        _share_version(out, x, cls, attrs)
+        return out
+
     # ---- the recording entry point -----------------------------------------------------
     @classmethod
     def apply(cls, *inputs, **attrs):

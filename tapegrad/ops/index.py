@@ -80,7 +80,7 @@ class IndexView(Index):
 def getitem(x, idx):
     """``x[idx]`` (differentiable)."""
     if type(idx) is int or type(idx) is slice:  # x[t], x[a:b]: basic, nothing to convert
-        return IndexView.apply(x, idx=(idx,), basic=True)
+        return IndexView.apply_view(x, {"idx": (idx,), "basic": True})
     idx, basic = normalize_index(idx)
     cls = IndexView if basic else Index
     return cls.apply(x, idx=idx, basic=basic)

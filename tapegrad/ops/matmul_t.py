@@ -17,6 +17,7 @@ import numpy as np
 from tapegrad import _device
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import Node, plain_tensor
+from tapegrad.backends.aligned import empty as _aligned_empty
 # (A module-level import: inside a vjp, an import statement costs ~1 us per call.)
 from tapegrad.ops.elementwise import sum_to
 
@@ -161,7 +162,8 @@ def reused_nt(g, b):
         return matmul_nt(g, b)
     xt = e[2]
     if xt is None:
-        xt = np.ascontiguousarray(x.T)
+        xt = _aligned_empty(x.shape[::-1], x.dtype)  # (BLAS: see backends/aligned.py)
+        xt[...] = x.T
         cache[key] = (x, v, xt)
     gd = g._data
     if gd.shape[1] != x.shape[1] or gd.dtype is not x.dtype:

@@ -80,7 +80,7 @@ class SumAll(Sum):
     @staticmethod
     def forward(ctx, be, x):
         ctx.in_shape = x.shape
-        return x.sum()
+        return be.k["sum_all"](x)
 
 
 def _sum_dtype(x, dtype):

@@ -85,7 +85,7 @@ def reshape(input, *shape):
             _alias(input)
     if not a.flags.c_contiguous and not _viewable(a, shape):
         return ReshapeCopy.apply(input, shape=shape)
-    return Reshape.apply(input, shape=shape)
+    return Reshape.apply_view(input, {"shape": shape})
 
 
 def _viewable(a, shape) -> bool:
@@ -111,7 +111,7 @@ def view(input, *shape):
     shape = _shape_args(shape)
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         return input.to(shape[0])  # view(dtype) is out of scope; behave like a cast
-    return Reshape.apply(input, shape=shape, op="view")
+    return Reshape.apply_view(input, {"shape": shape, "op": "view"})
 
 
 def view_as(input, other):
@@ -194,7 +194,7 @@ def permute(input, *dims):
     ds = tuple(norm_dim(d, nd, "permute") for d in dims)
     if len(set(ds)) != nd:
         raise RuntimeError(f"permute: repeated dim in {tuple(dims)}")
-    return Permute.apply(input, dims=ds)
+    return Permute.apply_view(input, {"dims": ds})
 
 
 def transpose(input, dim0, dim1):
@@ -206,7 +206,7 @@ def transpose(input, dim0, dim1):
     b = norm_dim(dim1, nd, "transpose")
     dims = list(range(nd))
     dims[a], dims[b] = dims[b], dims[a]
-    return Permute.apply(input, dims=tuple(dims))
+    return Permute.apply_view(input, {"dims": tuple(dims)})
 
 
 swapaxes = transpose
@@ -277,7 +277,7 @@ def broadcast_to(input, size):
     full = tuple(full)
     if full == sh:
         return input
-    return BroadcastTo.apply(input, shape=full)
+    return BroadcastTo.apply_view(input, {"shape": full})
 
 
 def expand(input, *sizes):
@@ -370,7 +370,7 @@ def narrow(input, dim, start, length):
     if length < 0 or start + length > size:
         raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
                            f"size ({size}) of dim {dim} in shape {tuple(input.shape)}")
-    return Narrow.apply(input, dim=d, start=start, length=int(length))
+    return Narrow.apply_view(input, {"dim": d, "start": start, "length": int(length)})
 
 
 class Cat(Node):
