@@ -39,10 +39,11 @@ _JIT_SUM = dict(_JIT, fastmath={"reassoc"})
 def _layer_norm(x, w, b, has_w, has_b, zero, inv_n, eps, y, mean, rstd):
     # Arithmetic in the rows' dtype (``zero``, ``inv_n`` and ``eps`` carry it), as the
     # reference and PyTorch do: float32 rows keep twice the SIMD width.
+    # Two row loops: the statistics of every row, then the outputs. (One loop writing each
+    # row's output right after its statistics measured 1.7x slower, 128 x 256 float32.)
     rows, n = x.shape
     for i in range(rows):
         xr = x[i]
-        yr = y[i]
         s = zero
         for j in range(n):
             s += xr[j]
@@ -51,9 +52,13 @@ def _layer_norm(x, w, b, has_w, has_b, zero, inv_n, eps, y, mean, rstd):
         for j in range(n):
             d = xr[j] - m
             v += d * d
-        r = (zero + 1) / math.sqrt(v * inv_n + eps)
         mean[i] = m
-        rstd[i] = r
+        rstd[i] = (zero + 1) / math.sqrt(v * inv_n + eps)
+    for i in range(rows):
+        xr = x[i]
+        yr = y[i]
+        m = mean[i]
+        r = rstd[i]
         for j in range(n):
             t = (xr[j] - m) * r
             if has_w:
