@@ -158,6 +158,12 @@ def test_index_add(dt):
         REF["index_add"](want, idx, g)
         assert FAST["index_add"](got, idx, g) is None
         np.testing.assert_allclose(got, want, **_tol(dt))
+    rows = (rng.integers(0, 6, 10),)
+    for g in (np.broadcast_to(dt(1.5), (10, 3)), rng.standard_normal((3, 10)).astype(dt).T):
+        want, got = np.zeros((6, 3), dt), np.zeros((6, 3), dt)
+        REF["index_add"](want, rows, g)  # (a broadcast or transposed gradient is copied)
+        assert FAST["index_add"](got, rows, g) is None
+        np.testing.assert_allclose(got, want, **_tol(dt))
     with pytest.raises(IndexError):
         FAST["index_add"](np.zeros((3, 2), dt), (np.array([0, 3]),), np.ones((2, 2), dt))
 
@@ -166,7 +172,8 @@ def test_index_add(dt):
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax(name, dt):
     rng = np.random.default_rng(5)
-    for shape in [(4, 7), (2, 3, 5), (6,), (3, 0), (0, 4)]:
+    # (40, 60) and (2, 3, 700): past numba_nn._LARGE_SOFTMAX, NumPy's exp with row sums
+    for shape in [(4, 7), (2, 3, 5), (6,), (3, 0), (0, 4), (40, 60), (2, 3, 700)]:
         for _, x in _layouts(rng, shape, dt, -30, 30):
             for dim in range(x.ndim):
                 if x.shape[dim]:  # (the op layer never reduces over an empty dim)
@@ -175,6 +182,17 @@ def test_softmax(name, dt):
                 _check(name, x, -1, dt=dt)
     big = np.array([[1000.0, 0.0, -1000.0], [np.nan, 1.0, 2.0], [-np.inf, 0.0, 1.0]], dt)
     _check(name, big, 1, dt=dt)
+    _check(name, _special_rows(rng, 8, 600, dt), 1, dt=dt)
+
+
+def _special_rows(rng, n, c, dt):
+    """Large logits whose first rows hold +-1000, a NaN, a -inf and only -inf."""
+    x = rng.uniform(-30, 30, (n, c)).astype(dt)
+    x[0, :2] = 1000.0, -1000.0
+    x[1, 5] = np.nan
+    x[2, 7] = -np.inf
+    x[3] = -np.inf
+    return x
 
 
 @pytest.mark.parametrize("dt", DTYPES)
@@ -244,7 +262,8 @@ def test_max_pool(ks, stride, pad, dil, dt):
 @pytest.mark.parametrize("dt", DTYPES)
 def test_cross_entropy(dt):
     rng = np.random.default_rng(11)
-    for n, c in [(7, 5), (1, 1), (0, 3), (4, 1000)]:
+    # (9, 1000) and (70, 80): past numba_nn._LARGE_CE, NumPy's exp with row sums
+    for n, c in [(7, 5), (1, 1), (0, 3), (4, 1000), (9, 1000), (70, 80)]:
         x = rng.uniform(-30, 30, (n, c)).astype(dt)
         t = rng.integers(0, c, n)
         valid = rng.random(n) < 0.7
@@ -255,6 +274,12 @@ def test_cross_entropy(dt):
             _check("cross_entropy_backward", g, x, lse, t, valid, 0.25, dt=dt)
     x = np.array([[1000.0, 0.0, -1000.0], [np.nan, 1.0, 2.0], [-np.inf, 0.0, 1.0]], dt)
     _check("cross_entropy", x, np.array([0, 1, 2]), np.ones(3, bool), dt=dt)
+    x = _special_rows(rng, 8, 600, dt)[:3]  # (the all -inf row would be NaN either way)
+    x = np.concatenate([x, rng.uniform(-30, 30, (5, 600)).astype(dt)])
+    t, valid = rng.integers(0, 600, 8), np.array([1, 1, 1, 0, 1, 1, 0, 1], bool)
+    _check("cross_entropy", x, t, valid, dt=dt)
+    lse = REF["cross_entropy"](x, t, valid)[1]
+    _check("cross_entropy_backward", np.asarray(2.0, dt), x, lse, t, valid, 0.5, dt=dt)
     xt = rng.standard_normal((5, 4)).astype(dt).T  # non-contiguous: the reference path
     _check("cross_entropy", xt, np.zeros(4, np.int64), np.ones(4, bool), dt=dt)
 
