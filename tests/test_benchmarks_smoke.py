@@ -25,3 +25,19 @@ def test_benchmark_table_quick(capsys):
         ours = r.get("tapegrad", r.get("tapegrad_ms"))
         assert ours is not None and ours > 0
         assert (r.get("torch") or r.get("torch_ms")) > 0
+
+
+def test_medium_op_cases_run_and_give_finite_gradients():
+    import numpy as np
+
+    import tapegrad
+
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import ops_medium
+
+    for name, (shapes, loss, extras) in ops_medium.CASES.items():
+        step = ops_medium._step(tapegrad, shapes, loss, extras)
+        step()
+        for t in step.tensors:
+            assert t.grad is not None and t.grad.shape == t.shape, name
+            assert np.isfinite(t.grad.numpy()).all(), name

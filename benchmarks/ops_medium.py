@@ -1,0 +1,92 @@
+"""Single ops on medium arrays, forward + backward, tapegrad against PyTorch CPU.
+
+    python benchmarks/ops_medium.py
+
+Where ``benchmarks/run.py`` times whole models, this finds the ops whose kernels lose to
+PyTorch's on arrays of 10^5 to 10^6 elements (float32, one thread, interleaved medians).
+Each case is ``loss(op(inputs)).backward()``, so the op's backward kernel sees the
+gradient of a sum (a broadcast view) as it does in real use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import interleaved, torch_or_none  # noqa: E402
+
+import tapegrad  # noqa: E402
+
+_RNG = np.random.default_rng(0)
+_TARGET = _RNG.integers(0, 1000, 256)
+_IDX = _RNG.integers(0, 5000, (64, 32))
+
+
+def _F(lib):
+    return lib.nn.functional
+
+
+# name: (input shapes, loss(lib, *inputs, *extras), extras(lib))
+CASES = {
+    "softmax 256x1000": ([(256, 1000)], lambda L, x: (_F(L).softmax(x, -1) * x).sum(), None),
+    "log_softmax 256x1000": ([(256, 1000)], lambda L, x: (_F(L).log_softmax(x, -1) * x).sum(),
+                             None),
+    "cross_entropy 256x1000": ([(256, 1000)], lambda L, x, t: _F(L).cross_entropy(x, t),
+                               lambda L: (L.tensor(_TARGET),)),
+    "gelu 256x1024": ([(256, 1024)], lambda L, x: _F(L).gelu(x).sum(), None),
+    "sigmoid 256x1024": ([(256, 1024)], lambda L, x: L.sigmoid(x).sum(), None),
+    "relu 256x1024": ([(256, 1024)], lambda L, x: L.relu(x).sum(), None),
+    "exp 256x1024": ([(256, 1024)], lambda L, x: L.exp(x).sum(), None),
+    "mse_loss 256x1024": ([(256, 1024), (256, 1024)], lambda L, x, y: _F(L).mse_loss(x, y),
+                          None),
+    "conv2d 16x16x32x32 k3": ([(16, 16, 32, 32), (32, 16, 3, 3)],
+                              lambda L, x, w: _F(L).conv2d(x, w, padding=1).sum(), None),
+    "max_pool2d 16x32x32x32": ([(16, 32, 32, 32)], lambda L, x: _F(L).max_pool2d(x, 2).sum(),
+                               None),
+    "linear 256x512x512": ([(256, 512), (512, 512), (512,)],
+                           lambda L, x, w, b: _F(L).linear(x, w, b).sum(), None),
+    "embedding 5000x128": ([(5000, 128)], lambda L, w, i: _F(L).embedding(i, w).sum(),
+                           lambda L: (L.tensor(_IDX),)),
+}
+
+
+def _step(lib, shapes, loss, extras):
+    arrays = [_RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    ts = [lib.tensor(a, requires_grad=True) for a in arrays]
+    ex = extras(lib) if extras else ()
+
+    def step():
+        for t in ts:
+            t.grad = None
+        loss(lib, *ts, *ex).backward()
+
+    step.tensors = ts
+    return step
+
+
+def main() -> None:
+    torch = torch_or_none()
+    if torch is None:
+        print("PyTorch is not installed: nothing to compare with")
+        return
+    torch.set_num_threads(1)
+    tapegrad.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    print(f"{'op (fwd + bwd, float32)':<26}{'tapegrad us':>13}{'torch us':>11}{'ratio':>8}")
+    for name, (shapes, loss, extras) in CASES.items():
+        med = interleaved({"tapegrad": _step(tapegrad, shapes, loss, extras),
+                           "torch": _step(torch, shapes, loss, extras)}, repeats=15)
+        ours, theirs = med["tapegrad"] * 1e6, med["torch"] * 1e6
+        print(f"{name:<26}{ours:13.1f}{theirs:11.1f}{ours / theirs:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
