@@ -104,9 +104,10 @@ def test_lazy_table_loads_every_kernel_module_once():
     be = backends.get_backend("numba")
     kernels = numba_backend.load()
     assert numba_backend.load() is kernels
-    from tapegrad.backends import numba_core, numba_nn
+    from tapegrad.backends import numba_core, numba_nn, numba_softmax
 
-    for name, fn in {**numba_core.KERNELS, **numba_nn.KERNELS}.items():
+    for name, fn in {**numba_core.KERNELS, **numba_nn.KERNELS,
+                     **numba_softmax.KERNELS}.items():
         assert be.k[name] is fn
     ref = backends.get_backend("numpy").k
     assert set(ref) <= set(be.k)  # every reference kernel has an entry

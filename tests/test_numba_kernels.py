@@ -4,6 +4,7 @@ take the reference path and give the reference's answer bit for bit)."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -11,11 +12,13 @@ import pytest
 
 pytest.importorskip("numba")
 
-from tapegrad.backends import numba_backend, numba_core, numba_nn, numba_norm  # noqa: E402
+from tapegrad.backends import (  # noqa: E402
+    numba_backend, numba_core, numba_nn, numba_norm, numba_softmax)
 from tapegrad.backends.numpy_backend import reference_kernels  # noqa: E402
 
 REF = reference_kernels()
-FAST = {**numba_core.KERNELS, **numba_nn.KERNELS, **numba_norm.KERNELS}
+FAST = {**numba_core.KERNELS, **numba_nn.KERNELS, **numba_softmax.KERNELS,
+        **numba_norm.KERNELS}
 DTYPES = [np.float32, np.float64]
 
 
@@ -172,7 +175,7 @@ def test_index_add(dt):
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax(name, dt):
     rng = np.random.default_rng(5)
-    # (40, 60) and (2, 3, 700): past numba_nn._LARGE_SOFTMAX, NumPy's exp with row sums
+    # (40, 60) and (2, 3, 700): past numba_softmax._LARGE_SOFTMAX, NumPy's exp with row sums
     for shape in [(4, 7), (2, 3, 5), (6,), (3, 0), (0, 4), (40, 60), (2, 3, 700)]:
         for _, x in _layouts(rng, shape, dt, -30, 30):
             for dim in range(x.ndim):
@@ -183,6 +186,20 @@ def test_softmax(name, dt):
     big = np.array([[1000.0, 0.0, -1000.0], [np.nan, 1.0, 2.0], [-np.inf, 0.0, 1.0]], dt)
     _check(name, big, 1, dt=dt)
     _check(name, _special_rows(rng, 8, 600, dt), 1, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("name", ["softmax_backward", "log_softmax_backward"])
+def test_softmax_backward(name, dt):
+    rng = np.random.default_rng(8)
+    for shape in [(4, 7), (2, 3, 5), (6,), (0, 4), (40, 60)]:
+        for _, y in _layouts(rng, shape, dt, -3, 0):
+            for dim in range(y.ndim):
+                for _, g in _layouts(rng, shape, dt):  # (a broadcast g is copied to C order)
+                    _check(name, g, y, dim, dt=dt)
+    y = np.log(np.full((3, 4), 0.25, dt))
+    g = np.array([[1, 2, 3, 4], [np.nan, 0, 0, 0], [np.inf, 1, 1, 1]], dt)
+    _check(name, g, y, 1, dt=dt)
 
 
 def _special_rows(rng, n, c, dt):
@@ -204,6 +221,37 @@ def test_gelu(approximate, dt):
             _check("gelu", x, approximate, dt=dt)
             _check("gelu_backward", np.ones_like(x), x, approximate, dt=dt)
             _check("gelu_backward", x * 0.5, x, approximate, dt=dt)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_large_float32(approximate):
+    # numba_nn._LARGE_GELU: NumPy's exp / tanh in place between two loops, and for the erf
+    # form the Abramowitz-Stegun erf (|error| < 1.5e-7, PyTorch's vectorized formula).
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-12, 12, (70, 50)).astype(np.float32)
+    x[0, :6] = np.nan, np.inf, -np.inf, 0.0, -0.0, 40.0
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    g_bcast = np.broadcast_to(np.float32(0.75), x.shape)
+    x64 = x.astype(np.float64)
+    # float32 results against the float64 reference (the tanh form's 1 + tanh(u) cancels
+    # in float32 where tanh(u) is near -1)
+    tol = dict(rtol=1e-5, atol=2e-6 if approximate == "none" else 6e-6)
+    np.testing.assert_allclose(FAST["gelu"](x, approximate), REF["gelu"](x64, approximate),
+                               **tol)
+    for gg in (g, g_bcast):
+        got = FAST["gelu_backward"](gg, x, approximate)
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_allclose(got, REF["gelu_backward"](gg.astype(np.float64), x64,
+                                                             approximate), **tol)
+    if approximate == "none":
+        # The left tail is computed as erfc (no 1 - erf cancelling): relative error under
+        # 0.1% down to x = -4 and a few % down to -12, against an exact erfc.
+        tail = np.linspace(-12, -2, 3000).astype(np.float32)
+        exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in tail.tolist()])
+        got = FAST["gelu"](tail, "none")
+        near = tail >= -4
+        np.testing.assert_allclose(got[near], exact[near], rtol=1e-3)
+        np.testing.assert_allclose(got, exact, rtol=5e-2)
 
 
 @pytest.mark.parametrize("dt", DTYPES)
@@ -262,7 +310,7 @@ def test_max_pool(ks, stride, pad, dil, dt):
 @pytest.mark.parametrize("dt", DTYPES)
 def test_cross_entropy(dt):
     rng = np.random.default_rng(11)
-    # (9, 1000) and (70, 80): past numba_nn._LARGE_CE, NumPy's exp with row sums
+    # (9, 1000) and (70, 80): past numba_softmax._LARGE_CE, NumPy's exp with row sums
     for n, c in [(7, 5), (1, 1), (0, 3), (4, 1000), (9, 1000), (70, 80)]:
         x = rng.uniform(-30, 30, (n, c)).astype(dt)
         t = rng.integers(0, c, n)
@@ -360,7 +408,9 @@ def test_float16_takes_the_reference_path_exactly():
     g = rng.uniform(-2, 2, (5, 4)).astype(np.float16)
     cases = [("sigmoid", (x,)), ("relu", (x,)), ("tanh_backward", (g, x)),
              ("sigmoid_backward", (g, x)), ("relu_backward", (g, x)), ("clamp", (x, -1, 1)),
-             ("sum_to", (x, (4,))), ("sum_all", (x,)), ("softmax", (x, 1)), ("log_softmax", (x, 1)),
+             ("sum_to", (x, (4,))), ("sum_all", (x,)), ("softmax", (x, 1)),
+             ("softmax_backward", (g, x, 1)), ("log_softmax_backward", (g, x, 1)),
+             ("log_softmax", (x, 1)),
              ("gelu", (x, "none")), ("softplus", (x, 1.0, 20.0)), ("leaky_relu", (x, 0.1))]
     for name, args in cases:
         want, got = REF[name](*args), FAST[name](*args)

@@ -1,14 +1,14 @@
-"""Numba kernels for the neural-network ops: same names, signatures and answers as ``ref_nn``.
+"""Numba kernels for the neural-network ops: same names, signatures and answers as ``ref_nn``
+(the softmax family and cross-entropy live in ``numba_softmax``).
 
-softmax / log_softmax make one pass per row (max, then exp-sum, then write) instead of four
-NumPy reductions and temporaries; gelu, softplus and leaky_relu (and their derivatives) are
-single fused loops; im2col / col2im, max pooling and its scatter-add are direct loops over
-the windows. The wrappers send what the loops were not written for (float16 and integer
-arrays, non-contiguous arrays, a softmax dim that is not the last, 1-D or 3-D convolution)
-to the reference kernels, and a loop that fails to compile falls back with one warning.
+gelu, softplus and leaky_relu (and their derivatives) are single fused loops (large float32
+gelu: two loops around NumPy's SIMD exp / tanh); im2col / col2im, max pooling and its
+scatter-add are direct loops over the windows. The wrappers send what the loops were not
+written for (float16 and integer arrays, non-contiguous arrays, 1-D or 3-D convolution) to
+the reference kernels, and a loop that fails to compile falls back with one warning.
 
->>> KERNELS["softmax"](np.zeros((1, 4)), 1)
-array([[0.25, 0.25, 0.25, 0.25]])
+>>> KERNELS["leaky_relu"](np.array([-2.0, 3.0]), 0.5)
+array([-1.,  3.])
 """
 
 from __future__ import annotations
@@ -19,117 +19,14 @@ import numpy as np
 from numba import njit
 from numba.core.errors import NumbaError
 
-from tapegrad.backends import ref_loss as RL
 from tapegrad.backends import ref_nn as R
 from tapegrad.backends.numba_backend import fallback
-from tapegrad.backends.numba_core import _JIT, _empty, _fast1, _grad_c
-
-_JIT_SUM = dict(_JIT, fastmath={"reassoc"})  # (reassociation only: NaN and inf propagate)
+from tapegrad.backends.numba_core import _F32, _JIT, _empty, _fast1, _grad_c
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
-
-
-# ---- softmax family (one pass per row along the last dim) ----------------------------------
-@njit(**_JIT)
-def _row_max(x, s, n):
-    m = x[s]
-    for j in range(s + 1, s + n):
-        v = x[j]
-        if v > m:
-            m = v
-        elif v != v:
-            return v  # NaN: the whole row is NaN, as with np.max
-    return m
-
-
-@njit(**_JIT)
-def _softmax(x, n, log, out):
-    for r in range(x.size // n):
-        s = r * n
-        m = _row_max(x, s, n)
-        acc = 0.0
-        for j in range(s, s + n):
-            e = math.exp(x[j] - m)
-            acc += e
-            if not log:
-                out[j] = e
-        if log:
-            lse = math.log(acc)
-            for j in range(s, s + n):
-                out[j] = (x[j] - m) - lse
-        else:
-            inv = 1.0 / acc
-            for j in range(s, s + n):
-                out[j] = out[j] * inv
-
-
-# From this many elements on, the softmax family takes NumPy's SIMD exp (under 1 ns an
-# element here) and a vectorized row sum instead of the row loops, whose scalar float64 exp
-# costs ~10 ns an element: measured 4x faster on 256 x 1000 float32, slower below ~1000.
-_LARGE_SOFTMAX = 1024
-_LARGE_CE = 4096
-
-
-@njit(**_JIT_SUM)
-def _row_sums(e, out):
-    # out[i] = sum of row i, accumulated in float64 (vectorized: reassociation allowed).
-    rows, n = e.shape
-    for i in range(rows):
-        r = e[i]
-        acc = 0.0
-        for j in range(n):
-            acc += r[j]
-        out[i] = acc
-
-
-def _exp_rows(x2, shift):
-    """``exp(x2 - shift[:, None])`` (a fresh array) and its row sums (float64)."""
-    e = np.subtract(x2, shift)
-    np.exp(e, out=e)
-    s = np.empty(x2.shape[0])
-    _row_sums(e, s)
-    return e, s
-
-
-def _softmax_large(x, log):
-    x2 = x.reshape(-1, x.shape[-1])
-    m = x2.max(axis=1, keepdims=True)  # NaN rows stay NaN, as in the reference
-    e, s = _exp_rows(x2, m)
-    if log:
-        np.subtract(x2, m, out=e)
-        e -= np.log(s).astype(x.dtype)[:, None]
-    else:
-        e *= (1.0 / s).astype(x.dtype)[:, None]
-    return e.reshape(x.shape)
-
-
-def _softmax_call(name, ref, x, dim, log):
-    if _fast1(x) and x.ndim and dim % x.ndim == x.ndim - 1 and x.shape[-1] > 0:
-        if x.size >= _LARGE_SOFTMAX:
-            try:
-                return _softmax_large(x, log)
-            except NumbaError:
-                return fallback(name, ref, x, dim)
-        out = _empty(x.shape, x.dtype)
-        try:
-            _softmax(x.reshape(-1), x.shape[-1], log, out.reshape(-1))
-        except NumbaError:
-            return fallback(name, ref, x, dim)
-        return out
-    return ref(x, dim)
-
-
-def softmax(x, dim):
-    """exp(x - max) / sum along ``dim``; a loop over rows when ``dim`` is the last."""
-    return _softmax_call("softmax", R.softmax, x, dim, False)
-
-
-def log_softmax(x, dim):
-    """(x - max) - log(sum(exp(x - max))) along ``dim``."""
-    return _softmax_call("log_softmax", R.log_softmax, x, dim, True)
 
 
 # ---- fused activations ----------------------------------------------------------------------
@@ -157,8 +54,66 @@ def _gelu_backward(g, x, tanh_form, out):
             out.flat[i] = g.flat[i] * (cdf + v * pdf)
 
 
+# Large float32 arrays: three passes, the transcendental one NumPy's SIMD exp / tanh in place
+# (the scalar libm erf of the loops above costs ~14 ns an element here). The erf form uses
+# Abramowitz & Stegun 7.1.26, |error in erf| < 1.5e-7, the formula of PyTorch's vectorized
+# float32 erf; written as erfc for x < 0 (no 1 - erf cancelling), so that the left tail
+# keeps a relative error under 0.1% down to x = -4 and a few % down to -12.
+_LARGE_GELU = 2048
+_f = np.float32  # the constants of the float32 passes: float64 ones would halve the SIMD width
+_AS_P = _f(0.3275911 * _INV_SQRT2)
+_AS_A = tuple(_f(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027,
+                              1.061405429))
+_F_HALF, _F_ONE, _F_THREE = _f(0.5), _f(1.0), _f(3.0)
+_F_S2PI, _F_C, _F_ISQ2PI = _f(_SQRT_2_PI), _f(_GELU_C), _f(_INV_SQRT_2PI)
+
+
+@njit(**_JIT)
+def _gelu_pre(x, tanh_form, out):
+    # The argument of the pass NumPy runs: tanh's, or exp's (-x^2 / 2).
+    for i in range(x.size):
+        v = x[i]
+        out[i] = _F_S2PI * (v + _F_C * v * v * v) if tanh_form else -_F_HALF * v * v
+
+
+@njit(**_JIT)
+def _gelu_post(g, x, tanh_form, backward, out):
+    # ``out`` holds tanh(u) (tanh form) or exp(-x^2 / 2); ``g`` is read only for backward.
+    a1, a2, a3, a4, a5 = _AS_A
+    for i in range(x.size):
+        v = x[i]
+        f = out[i]
+        if tanh_form:
+            if backward:
+                du = _F_S2PI * (_F_ONE + _F_THREE * _F_C * v * v)
+                r = _F_HALF * (_F_ONE + f) + _F_HALF * v * ((_F_ONE - f) * (_F_ONE + f)) * du
+            else:
+                r = _F_HALF * v * (_F_ONE + f)
+        else:
+            t = _F_ONE / (_F_ONE + _AS_P * abs(v))
+            tail = _F_HALF * t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5)))) * f  # Phi(-|v|)
+            cdf = _F_ONE - tail if v >= 0 else tail
+            r = cdf + v * f * _F_ISQ2PI if backward else v * cdf
+        out[i] = g[i] * r if backward else r
+
+
+def _gelu_large(g, x, tanh_form, backward):
+    xf = x.reshape(-1)
+    out = _empty(x.shape, x.dtype)
+    of = out.reshape(-1)
+    _gelu_pre(xf, tanh_form, of)
+    (np.tanh if tanh_form else np.exp)(of, out=of)
+    _gelu_post(xf if g is None else g.reshape(-1), xf, tanh_form, backward, of)
+    return out
+
+
 def gelu(x, approximate):
     if _fast1(x) and approximate in ("none", "tanh"):
+        if x.dtype is _F32 and x.size >= _LARGE_GELU:
+            try:
+                return _gelu_large(None, x, approximate == "tanh", False)
+            except NumbaError:
+                return fallback("gelu", R.gelu, x, approximate)
         out = _empty(x.shape, x.dtype)
         try:
             _gelu(x, approximate == "tanh", out)
@@ -172,6 +127,11 @@ def gelu_backward(g, x, approximate):
     gc = _grad_c(g, x) if _fast1(x) else None
     if gc is not None and approximate in ("none", "tanh"):
         g = gc
+        if x.dtype is _F32 and x.size >= _LARGE_GELU:
+            try:
+                return _gelu_large(g, x, approximate == "tanh", True)
+            except NumbaError:
+                return fallback("gelu_backward", R.gelu_backward, g, x, approximate)
         out = _empty(x.shape, x.dtype)
         try:
             _gelu_backward(g, x, approximate == "tanh", out)
@@ -393,124 +353,7 @@ def pool_gather(x, idx):
     return R.pool_gather(x, idx)
 
 
-# ---- cross-entropy (class-index targets, 2-D logits) -----------------------------------------
-@njit(**_JIT)
-def _cross_entropy(x, target, valid, loss, lse):
-    n, c = x.shape
-    for i in range(n):
-        m = x[i, 0]
-        for j in range(1, c):
-            v = x[i, j]
-            if v > m or v != v:
-                m = v
-        acc = 0.0
-        for j in range(c):
-            acc += math.exp(x[i, j] - m)
-        s = m + math.log(acc)
-        lse[i] = s
-        loss[i] = s - x[i, target[i]] if valid[i] else 0.0
-
-
-@njit(**_JIT)
-def _cross_entropy_backward(g, x, lse, target, valid, scale, out):
-    n, c = x.shape
-    per_row = g.size == n
-    for i in range(n):
-        if not valid[i]:
-            for j in range(c):
-                out[i, j] = 0.0
-            continue
-        r = (g[i] if per_row else g[0]) * scale
-        s = lse[i]
-        for j in range(c):
-            out[i, j] = r * math.exp(x[i, j] - s)
-        out[i, target[i]] -= r
-
-
-def _ce_ok(x, target, valid) -> bool:
-    return _fast1(x) and x.ndim == 2 and x.shape[1] > 0 and type(target) is np.ndarray and \
-        target.dtype == np.int64 and target.shape == x.shape[:1] and \
-        type(valid) is np.ndarray and valid.dtype == np.bool_ and valid.shape == x.shape[:1]
-
-
-@njit(**_JIT)
-def _ce_finish(p, g, target, valid, scale):
-    # p holds softmax(x) row by row: times the row's gradient, minus it at the target;
-    # rows not counted (ignore_index) become 0.
-    n, c = p.shape
-    per_row = g.size == n
-    for i in range(n):
-        pr = p[i]
-        if not valid[i]:
-            for j in range(c):
-                pr[j] = 0.0  # (not p * 0: a row of NaN logits would stay NaN)
-            continue
-        r = (g[i] if per_row else g[0]) * scale
-        for j in range(c):
-            pr[j] = pr[j] * r
-        pr[target[i]] -= r
-
-
-def _ce_large(x, target, valid):
-    m = x.max(axis=1)
-    _, s = _exp_rows(x, m[:, None])
-    lse = (m + np.log(s)).astype(x.dtype)
-    loss = np.where(valid, lse - x[np.arange(x.shape[0]), target], np.zeros((), x.dtype))
-    return loss.astype(x.dtype, copy=False), lse
-
-
-def cross_entropy(x, target, valid):
-    """Per-row losses and logsumexps in one pass per row (max-subtracted)."""
-    if _ce_ok(x, target, valid):
-        n = x.shape[0]
-        if x.size >= _LARGE_CE:
-            try:
-                return _ce_large(x, target, valid)
-            except NumbaError:
-                return fallback("cross_entropy", RL.cross_entropy, x, target, valid)
-        loss = _empty(n, x.dtype)
-        lse = _empty(n, x.dtype)
-        try:
-            _cross_entropy(x, np.ascontiguousarray(target), np.ascontiguousarray(valid), loss,
-                           lse)
-        except NumbaError:
-            return fallback("cross_entropy", RL.cross_entropy, x, target, valid)
-        return loss, lse
-    return RL.cross_entropy(x, target, valid)
-
-
-def cross_entropy_backward(g, x, lse, target, valid, scale):
-    """``g * scale * (softmax(x) - onehot)`` on valid rows, one pass per row."""
-    if _ce_ok(x, target, valid) and type(g) is np.ndarray and g.dtype == x.dtype and \
-            g.size in (1, x.shape[0]) and type(lse) is np.ndarray and lse.dtype == x.dtype:
-        if x.size >= _LARGE_CE:
-            try:
-                p = np.subtract(x, lse[:, None])
-                np.exp(p, out=p)
-                _ce_finish(p, np.ascontiguousarray(g).reshape(-1),
-                           np.ascontiguousarray(target), np.ascontiguousarray(valid),
-                           float(scale))
-                return p
-            except NumbaError:
-                return fallback("cross_entropy_backward", RL.cross_entropy_backward, g, x,
-                                lse, target, valid, scale)
-        out = _empty(x.shape, x.dtype)
-        try:
-            _cross_entropy_backward(np.ascontiguousarray(g).reshape(-1), x, lse,
-                                    np.ascontiguousarray(target), np.ascontiguousarray(valid),
-                                    float(scale), out)
-        except NumbaError:
-            return fallback("cross_entropy_backward", RL.cross_entropy_backward, g, x, lse,
-                            target, valid, scale)
-        return out
-    return RL.cross_entropy_backward(g, x, lse, target, valid, scale)
-
-
 KERNELS = {
-    "cross_entropy": cross_entropy,
-    "cross_entropy_backward": cross_entropy_backward,
-    "softmax": softmax,
-    "log_softmax": log_softmax,
     "gelu": gelu,
     "gelu_backward": gelu_backward,
     "softplus": softplus,

@@ -38,6 +38,16 @@ def log_softmax(x, dim):
     return s - np.log(np.exp(s).sum(axis=dim, keepdims=True))
 
 
+def softmax_backward(g, y, dim):
+    """The vjp of softmax given its output: ``y * (g - sum(g * y, dim))``."""
+    return y * (g - (g * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_backward(g, y, dim):
+    """The vjp of log_softmax given its output: ``g - exp(y) * sum(g, dim)``."""
+    return g - np.exp(y) * g.sum(axis=dim, keepdims=True)
+
+
 def gelu(x, approximate):
     """x * Phi(x), or its tanh approximation when ``approximate == "tanh"``."""
     if approximate == "tanh":
@@ -194,6 +204,8 @@ def pool_gather(x, idx):
 KERNELS = {
     "softmax": softmax,
     "log_softmax": log_softmax,
+    "softmax_backward": softmax_backward,
+    "log_softmax_backward": log_softmax_backward,
     "gelu": gelu,
     "gelu_backward": gelu_backward,
     "softplus": softplus,

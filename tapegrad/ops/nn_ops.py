@@ -38,10 +38,48 @@ class Softmax(Node):
 
     def vjp(self, g):
         (y,) = self.saved
-        return (y * (g - _sum(g * y, self.dim, True)),)
+        return (SoftmaxBackward.apply(g, y, dim=self.dim),)
 
     def jvp(self, inputs, out, t):
         return out * (t - _sum(t * out, self.dim, True))
+
+
+class _FromOutput(Node):
+    """The vjp of a softmax-family op from the output gradient ``g`` and the op's output
+    ``y``, as one kernel named like the op (a reduction and a write per row)."""
+
+    save = (0, 1)
+
+    @classmethod
+    def forward(cls, ctx, be, g, y, dim):
+        ctx.dim = dim
+        return be.k[cls.name](g, y, dim)
+
+
+class SoftmaxBackward(_FromOutput):
+    """``y * (g - sum(g * y, dim))``."""
+
+    name = "softmax_backward"
+
+    def vjp(self, gg):
+        g, y = self.saved
+        d = self.dim
+        s = _sum(gg * y, d, True)
+        # d/dg: the same map applied to gg; d/dy_j: gg_j (g_j - sum(g y)) - g_j sum(gg y)
+        dg = y * (gg - s) if self.next[0] is not None else None
+        dy = gg * (g - _sum(g * y, d, True)) - g * s if self.next[1] is not None else None
+        return dg, dy
+
+    def jvp(self, inputs, out, tg, ty):
+        g, y = inputs
+        d = self.dim
+        r = None
+        if tg is not None:
+            r = y * (tg - _sum(tg * y, d, True))
+        if ty is not None:
+            t = ty * (g - _sum(g * y, d, True)) - y * _sum(g * ty, d, True)
+            r = t if r is None else r + t
+        return r
 
 
 class LogSoftmax(Node):
@@ -55,10 +93,37 @@ class LogSoftmax(Node):
 
     def vjp(self, g):
         (y,) = self.saved
-        return (g - exp(y) * _sum(g, self.dim, True),)
+        return (LogSoftmaxBackward.apply(g, y, dim=self.dim),)
 
     def jvp(self, inputs, out, t):
         return t - _sum(exp(out) * t, self.dim, True)
+
+
+class LogSoftmaxBackward(_FromOutput):
+    """``g - exp(y) * sum(g, dim)``."""
+
+    name = "log_softmax_backward"
+
+    def vjp(self, gg):
+        g, y = self.saved
+        d = self.dim
+        e = exp(y)
+        # d/dg_j: gg_j - sum(gg exp(y)); d/dy_j: -gg_j exp(y_j) sum(g)
+        dg = gg - _sum(gg * e, d, True) if self.next[0] is not None else None
+        dy = -(gg * e) * _sum(g, d, True) if self.next[1] is not None else None
+        return dg, dy
+
+    def jvp(self, inputs, out, tg, ty):
+        g, y = inputs
+        d = self.dim
+        e = exp(y)
+        r = None
+        if tg is not None:
+            r = tg - e * _sum(tg, d, True)
+        if ty is not None:
+            t = -(e * ty) * _sum(g, d, True)
+            r = t if r is None else r + t
+        return r
 
 
 def softmax(input, dim: int):
