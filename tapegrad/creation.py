@@ -7,6 +7,7 @@ import numpy as np
 from tapegrad import _dtype as D
 from tapegrad._device import CPU, device as _device_cls
 from tapegrad.backends.aligned import aligned as _aligned
+from tapegrad.backends.aligned import empty as _aligned_empty
 from tapegrad.tensor import Tensor
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye",
@@ -102,6 +103,9 @@ def _to_array(data, dtype, device):
         arr = data._host().copy()
         if device is None:
             dev = data.device
+    elif isinstance(data, np.ndarray) and dtype is None and data.dtype.kind in "biufc":
+        arr = _aligned_empty(data.shape, data.dtype)  # the one copy, already aligned
+        arr[...] = data
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data, copy=True)  # NumPy scalars keep their dtype, as in PyTorch
     elif isinstance(data, (bool, np.bool_)):
