@@ -21,7 +21,7 @@ from numba.core.errors import NumbaError
 
 from tapegrad.backends import ref_nn as R
 from tapegrad.backends.numba_backend import fallback
-from tapegrad.backends.numba_core import _F32, _JIT, _empty, _fast1, _grad_c
+from tapegrad.backends.numba_core import _F32, _F64, _JIT, _empty, _fast1, _grad_c
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -199,31 +199,33 @@ def leaky_relu_backward(g, x, slope):
 @njit(**_JIT)
 def _im2col(x, kh, kw, sh, sw, dh, dw, oh, ow, cols):
     n, c = x.shape[0], x.shape[1]
-    for ci in range(c):
-        for i in range(kh):
-            for j in range(kw):
-                row = (ci * kh + i) * kw + j
-                for ni in range(n):
+    for ni in range(n):
+        for ci in range(c):
+            xc = x[ni, ci]
+            for i in range(kh):
+                for j in range(kw):
+                    row = cols[ni, (ci * kh + i) * kw + j]
                     for p in range(oh):
-                        base = (ni * oh + p) * ow
-                        hi = p * sh + i * dh
+                        src = xc[p * sh + i * dh]
+                        base = p * ow
                         for q in range(ow):
-                            cols[row, base + q] = x[ni, ci, hi, q * sw + j * dw]
+                            row[base + q] = src[q * sw + j * dw]
 
 
 @njit(**_JIT)
 def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, out):
     n, c = out.shape[0], out.shape[1]
-    for ci in range(c):
-        for i in range(kh):
-            for j in range(kw):
-                row = (ci * kh + i) * kw + j
-                for ni in range(n):
+    for ni in range(n):
+        for ci in range(c):
+            oc = out[ni, ci]
+            for i in range(kh):
+                for j in range(kw):
+                    row = cols[ni, (ci * kh + i) * kw + j]
                     for p in range(oh):
-                        base = (ni * oh + p) * ow
-                        hi = p * sh + i * dh
+                        dst = oc[p * sh + i * dh]
+                        base = p * ow
                         for q in range(ow):
-                            out[ni, ci, hi, q * sw + j * dw] += cols[row, base + q]
+                            dst[q * sw + j * dw] += row[base + q]
 
 
 def _out(size, k, s, d):
@@ -231,13 +233,13 @@ def _out(size, k, s, d):
 
 
 def im2col(x, kernel_size, stride, dilation):
-    """Windows of a padded (N, C, H, W) array as the columns of one matrix."""
+    """Windows of a padded (N, C, H, W) array as columns, (N, C * kh * kw, L)."""
     if _fast1(x) and x.ndim == 4 and len(kernel_size) == 2:
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
         n, c, h, w = x.shape
         oh, ow = _out(h, kh, sh, dh), _out(w, kw, sw, dw)
         if oh > 0 and ow > 0:
-            cols = _empty((c * kh * kw, n * oh * ow), x.dtype)
+            cols = _empty((n, c * kh * kw, oh * ow), x.dtype)
             try:
                 _im2col(x, kh, kw, sh, sw, dh, dw, oh, ow, cols)
             except NumbaError:
@@ -248,11 +250,14 @@ def im2col(x, kernel_size, stride, dilation):
 
 def col2im(cols, shape, kernel_size, stride, dilation):
     """The adjoint of :func:`im2col`: columns summed back into an (N, C, H, W) array."""
-    if _fast1(cols) and len(shape) == 4 and len(kernel_size) == 2 and cols.ndim == 2:
+    if type(cols) is np.ndarray and cols.dtype in (_F32, _F64) and \
+            not cols.flags.c_contiguous:
+        cols = np.ascontiguousarray(cols)  # (a broadcast or transposed gradient)
+    if _fast1(cols) and len(shape) == 4 and len(kernel_size) == 2 and cols.ndim == 3:
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
         n, c, h, w = shape
         oh, ow = _out(h, kh, sh, dh), _out(w, kw, sw, dw)
-        if cols.shape == (c * kh * kw, n * oh * ow) and oh > 0 and ow > 0:
+        if cols.shape == (n, c * kh * kw, oh * ow) and oh > 0 and ow > 0:
             out = np.zeros(tuple(shape), cols.dtype)
             try:
                 _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, out)
@@ -318,7 +323,10 @@ def _pool_scatter(g, idx, plane, per, out):
 
 
 def max_pool2d_backward(g, idx, shape):
-    """Scatter-add ``g`` (N, C, oh, ow) into zeros of ``shape`` at the winners."""
+    """Scatter-add ``g`` (N, C, oh, ow) into zeros of ``shape`` at the winners (a ``g`` of
+    another layout, such as the broadcast gradient of a ``sum``, is copied to C order)."""
+    if type(g) is np.ndarray and g.dtype in (_F32, _F64) and not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)
     if _fast1(g) and g.ndim == 4 and type(idx) is np.ndarray and idx.dtype == np.int64 and \
             idx.shape == g.shape and idx.flags.c_contiguous and g.size:
         out = np.zeros(tuple(shape), g.dtype)

@@ -87,36 +87,35 @@ def _out_size(size, k, s, d):
 
 
 def im2col(x, kernel_size, stride, dilation):
-    """Patches of ``x`` (N, C, *spatial), already padded, as the columns of one matrix of
-    shape (C * prod(kernel), N * L), L the number of output positions. Rows run channel-major
-    then over kernel offsets (a weight (O, C, *kernel) flattened to (O, C * K) multiplies it
-    directly); columns run sample-major. One 2-D GEMM then convolves the whole batch."""
+    """Patches of ``x`` (N, C, *spatial), already padded, as columns: (N, C * prod(kernel), L),
+    L the number of output positions. Rows run channel-major then over kernel offsets, so a
+    weight (O, C, *kernel) flattened to (O, C * K) multiplies each sample's matrix directly:
+    a product per sample (one batched matmul) writes the output already in (N, O, L) order."""
     n, c = x.shape[:2]
     sp = x.shape[2:]
     out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
                                                                dilation))
-    cols = np.empty_like(x, shape=(c,) + tuple(kernel_size) + (n,) + out)
-    xt = x.swapaxes(0, 1)  # (C, N, *spatial): the copy below then runs in column order
+    cols = np.empty_like(x, shape=(n, c) + tuple(kernel_size) + out)
     for offs in itertools.product(*(range(k) for k in kernel_size)):
         sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
                    for o, d, st, m in zip(offs, dilation, stride, out))
-        cols[(slice(None),) + offs] = xt[(slice(None), slice(None)) + sl]
-    return cols.reshape(c * math.prod(kernel_size), n * math.prod(out))
+        cols[(slice(None), slice(None)) + offs] = x[(slice(None), slice(None)) + sl]
+    return cols.reshape(n, c * math.prod(kernel_size), math.prod(out))
 
 
 def col2im(cols, shape, kernel_size, stride, dilation):
-    """The adjoint of :func:`im2col`: sum the columns back into an array of ``shape``."""
+    """The adjoint of :func:`im2col`: sum the columns (N, C * K, L) back into ``shape``."""
     n, c = shape[:2]
     sp = shape[2:]
     out = tuple(_out_size(s, k, st, d) for s, k, st, d in zip(sp, kernel_size, stride,
                                                                dilation))
-    cols = cols.reshape((c,) + tuple(kernel_size) + (n,) + out)
-    xt = np.zeros_like(cols, shape=(c, n) + tuple(sp))
+    cols = cols.reshape((n, c) + tuple(kernel_size) + out)
+    x = np.zeros_like(cols, shape=(n, c) + tuple(sp))
     for offs in itertools.product(*(range(k) for k in kernel_size)):
         sl = tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
                    for o, d, st, m in zip(offs, dilation, stride, out))
-        xt[(slice(None), slice(None)) + sl] += cols[(slice(None),) + offs]
-    return np.ascontiguousarray(xt.swapaxes(0, 1))
+        x[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + offs]
+    return x
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):

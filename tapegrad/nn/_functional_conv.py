@@ -1,9 +1,10 @@
 """Functional padding, convolution, pooling, unfold and fold (part of ``nn.functional``).
 
 Convolution is im2col + matmul: the windows of the padded input become columns
-(``ops.nn_ops.unfold_nd``) and one matrix product with the flattened weight gives every
-output position. Both pieces are differentiable ops, so the vjp (and double backward) is
-whatever the chain rule makes of them: no hand-written convolution gradient.
+(``ops.nn_ops.unfold_nd``, (N, C * K, L)) and one batched matrix product with the flattened
+weight gives every output position. Both pieces are differentiable ops, so the vjp (and
+double backward) is whatever the chain rule makes of them: no hand-written convolution
+gradient.
 """
 
 from __future__ import annotations
@@ -141,14 +142,16 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd: int, name:
         raise RuntimeError(f"{name}: Calculated padded input size per channel: {sp}. Kernel "
                            f"size: {eff}. Kernel size can't be greater than actual input size")
     out_sp = tuple((s - e) // st + 1 for s, e, st in zip(sp, eff, stride))
-    cols = nn_ops.unfold_nd(x, ks, stride, dilation)  # (C * K, N * L)
+    cols = nn_ops.unfold_nd(x, ks, stride, dilation)  # (N, C * K, L)
     kk = math.prod(ks)
+    # A product per sample (NumPy's batched matmul: one GEMM each, on a matrix that stays in
+    # cache), written straight into the (N, O, L) layout the output has, as in PyTorch.
     if groups == 1:
-        out = matmul(weight.reshape(o, cg * kk), cols)  # one GEMM for the whole batch
+        out = matmul(weight.reshape(o, cg * kk), cols)
     else:
         out = matmul(weight.reshape(groups, o // groups, cg * kk),
-                     cols.reshape(groups, cg * kk, -1))
-    out = out.reshape((o, n) + out_sp).transpose(0, 1)
+                     cols.reshape(n, groups, cg * kk, -1))
+    out = out.reshape((n, o) + out_sp)
     if bias is not None:
         out = out + bias.reshape((1, o) + (1,) * nd)
     return out.squeeze(0) if unbatched else out
@@ -267,8 +270,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     widths = ((0, 0), (0, 0), (pd[0], max(need[0] - h - pd[0], pd[0])),
               (pd[1], max(need[1] - w - pd[1], pd[1])))
     xp = nn_ops.pad_constant(x, widths, 0.0) if any(a or b for a, b in widths) else x
-    cols = nn_ops.unfold_nd(xp, ks, st, (1, 1)).reshape(c, ks[0] * ks[1], n, -1).sum(1)
-    cols = cols.transpose(0, 1)  # (N, C, L)
+    cols = nn_ops.unfold_nd(xp, ks, st, (1, 1)).reshape(n, c, ks[0] * ks[1], -1).sum(2)
     if divisor_override:
         div = np.full(out, float(divisor_override))
     else:
@@ -341,8 +343,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     pd, st = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
     if any(pd):
         x = nn_ops.pad_constant(x, ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])), 0.0)
-    r = nn_ops.unfold_nd(x, ks, st, dl)
-    r = r.reshape(r.shape[0], x.shape[0], -1).transpose(0, 1)  # (N, C * K, L)
+    r = nn_ops.unfold_nd(x, ks, st, dl)  # (N, C * K, L)
     return r.squeeze(0) if unbatched else r
 
 
@@ -366,7 +367,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                            f"to match the calculated number of sliding blocks "
                            f"{blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
                            f"input.size(2)={x.shape[2]}.")
-    r = nn_ops.fold_nd(x.transpose(0, 1).reshape(x.shape[1], -1), shape, ks, st, dl)
+    r = nn_ops.fold_nd(x, shape, ks, st, dl)
     if any(pd):
         r = nn_ops.pad_constant(r, ((0, 0), (0, 0), (-pd[0], -pd[0]), (-pd[1], -pd[1])), 0.0)
     return r.squeeze(0) if unbatched else r

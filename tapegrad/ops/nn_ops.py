@@ -302,8 +302,8 @@ def pad_constant(input, widths: tuple, value=0.0):
 
 # ---- unfold / fold (im2col / col2im) ------------------------------------------------------
 class UnfoldNd(Node):
-    """(N, C, *spatial) -> (C * prod(kernel), N * L): every window as a column, the batch
-    side by side, so that a convolution is one 2-D matrix product."""
+    """(N, C, *spatial) -> (N, C * prod(kernel), L): every window as a column, so that a
+    convolution is one batched matrix product, its output already (N, O, L)."""
 
     name = "im2col"
 
