@@ -46,6 +46,9 @@ CASES = {
                               lambda L, x, w: _F(L).conv2d(x, w, padding=1).sum(), None),
     "max_pool2d 16x32x32x32": ([(16, 32, 32, 32)], lambda L, x: _F(L).max_pool2d(x, 2).sum(),
                                None),
+    "conv-relu-pool block": ([(16, 16, 32, 32), (32, 16, 3, 3), (32,)],
+                             lambda L, x, w, b: _F(L).max_pool2d(
+                                 _F(L).relu(_F(L).conv2d(x, w, b, padding=1)), 2).sum(), None),
     "linear 256x512x512": ([(256, 512), (512, 512), (512,)],
                            lambda L, x, w, b: _F(L).linear(x, w, b).sum(), None),
     "embedding 5000x128": ([(5000, 128)], lambda L, w, i: _F(L).embedding(i, w).sum(),

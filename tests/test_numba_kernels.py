@@ -303,6 +303,9 @@ def test_max_pool(ks, stride, pad, dil, dt):
     idx = want[1]
     g = rng.standard_normal(idx.shape).astype(dt)
     _check("max_pool2d_backward", g, idx, x.shape, dt=dt)
+    gb = np.broadcast_to(dt(1.25), idx.shape)  # the gradient of a sum: copied, not refused
+    got = FAST["max_pool2d_backward"](gb, idx, x.shape)
+    np.testing.assert_array_equal(got, REF["max_pool2d_backward"](gb, idx, x.shape))
     xv = np.nan_to_num(x, nan=0.5, neginf=-7.0)
     _check("pool_gather", xv, idx, dt=dt)
 
