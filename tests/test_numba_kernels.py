@@ -84,6 +84,24 @@ def test_backward(name, shape, dt):
         _check(name, rng.uniform(-1, 1, shape[-1:]).astype(dt), y, dt=dt)
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+def test_transposed_inputs_keep_their_layout(dt):
+    # An F-contiguous (transposed) array runs as its C-contiguous transpose; the output
+    # keeps the input's layout, as NumPy's ufuncs (and PyTorch) do.
+    rng = np.random.default_rng(12)
+    x = np.asfortranarray(rng.uniform(-3, 3, (40, 30)).astype(dt))
+    g = rng.standard_normal((40, 30)).astype(dt)
+    for name in UNARY:
+        out = FAST[name](x)
+        assert out.flags.f_contiguous and not out.flags.c_contiguous, name
+        _same(REF[name](x), out, dt)
+    for name in GRAD:
+        for gg in (np.asfortranarray(g), g, np.broadcast_to(dt(0.5), g.shape)):
+            out = FAST[name](gg, x)
+            assert out.flags.f_contiguous, name
+            _same(REF[name](gg, x), out, dt)
+
+
 def test_nan_inf_and_signed_zero():
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, -2.5])
     for name in UNARY:

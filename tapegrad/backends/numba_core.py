@@ -112,23 +112,31 @@ def _erf(x, out):
 
 
 def _unary(name, loop, ref, x):
-    # Shared body of the one-input activations; the loop writes a fresh output.
+    # Shared body of the one-input activations; the loop writes a fresh output in x's
+    # layout (empty_like keeps it). A transposed (F-contiguous) x runs as its C-contiguous
+    # transpose, as NumPy's ufuncs and PyTorch keep such a layout too.
     if type(x) is _nd:
         d = x.dtype
-        if (d is _F64 or d is _F32) and x.flags.c_contiguous:
-            out = _empty_like(x)  # (C-contiguous like x; cheaper than empty(shape, dtype))
-            try:
-                loop(x, out)
-            except NumbaError:
-                return fallback(name, ref, x)
-            return out
+        if d is _F64 or d is _F32:
+            c = x.flags.c_contiguous
+            if c or x.flags.f_contiguous:
+                out = _empty_like(x)
+                try:
+                    if c:
+                        loop(x, out)
+                    else:
+                        loop(x.T, out.T)
+                except NumbaError:
+                    return fallback(name, ref, x)
+                return out
     return ref(x)
 
 
 def _binary(name, loop, ref):
     """The kernel ``k(g, y)`` running ``loop`` on two arrays of one float dtype and shape,
-    ``y`` C-contiguous, into a fresh C-contiguous output, and ``ref`` on anything else. (A
-    closure, not a wrapper calling a shared helper: a Python call per kernel call saved.)
+    ``y`` C- or F-contiguous, into a fresh output of ``y``'s layout, and ``ref`` on anything
+    else. (A closure, not a wrapper calling a shared helper: a Python call per kernel call
+    saved.)
 
     A ``g`` of any other layout is copied to C order first: the gradient of a large ``sum``
     arrives as a broadcast view, and one copy plus the loop costs a fraction of the
@@ -138,16 +146,24 @@ def _binary(name, loop, ref):
     def k(g, y):
         if type(g) is _nd and type(y) is _nd:
             d = g.dtype
-            if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape and \
-                    y.flags.c_contiguous:
-                if not g.flags.c_contiguous:
-                    g = _ascontiguous(g)
-                out = _empty_like(y)  # (C-contiguous like y; cheaper than empty(shape, dtype))
-                try:
-                    loop(g, y, out)
-                except NumbaError:
-                    return fallback(name, ref, g, y)
-                return out
+            if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape:
+                if y.flags.c_contiguous:
+                    if not g.flags.c_contiguous:
+                        g = _ascontiguous(g)
+                    out = _empty_like(y)  # (C-contiguous like y; cheaper than empty(shape))
+                    try:
+                        loop(g, y, out)
+                    except NumbaError:
+                        return fallback(name, ref, g, y)
+                    return out
+                if y.flags.f_contiguous:  # transposed: the loop runs on the transposes
+                    gt = g.T if g.flags.f_contiguous else _ascontiguous(g.T)
+                    out = _empty_like(y)  # (F-contiguous like y)
+                    try:
+                        loop(gt, y.T, out.T)
+                    except NumbaError:
+                        return fallback(name, ref, g, y)
+                    return out
         return ref(g, y)
 
     k.__name__ = k.__qualname__ = name
