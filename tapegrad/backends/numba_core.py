@@ -174,10 +174,27 @@ tanh_backward = _binary("tanh_backward", _tanh_backward, R.tanh_backward)
 tanh_backward.__doc__ = "g * (1 - y^2) in one pass."
 
 
+@njit(**_JIT)
+def _half_plus_half(t):
+    # t = 0.5 + 0.5 * t in place: the reference's last two operations, rounded alike.
+    for i in range(t.size):
+        t.flat[i] = 0.5 + 0.5 * t.flat[i]
+
+
 def sigmoid(x):
-    """1 / (1 + exp(-x)) in one pass, never overflowing. Large arrays go to NumPy, whose
-    SIMD tanh beats a scalar libm exp per element."""
+    """1 / (1 + exp(-x)) in one pass, never overflowing. Large arrays take NumPy's SIMD tanh
+    (faster than a scalar libm exp per element) as the reference does, 0.5 + 0.5 tanh(x/2),
+    but in one buffer: three passes and no temporaries, bit for bit the reference's."""
     if x.size > _SMALL_TRANSCENDENTAL:
+        if type(x) is _nd and (x.dtype is _F32 or x.dtype is _F64) and \
+                (x.flags.c_contiguous or x.flags.f_contiguous):
+            out = np.multiply(x, x.dtype.type(0.5))  # (in x's layout)
+            np.tanh(out, out=out)
+            try:
+                _half_plus_half(out if out.flags.c_contiguous else out.T)
+            except NumbaError:
+                return fallback("sigmoid", R.sigmoid, x)
+            return out
         return R.sigmoid(x)
     return _unary("sigmoid", _sigmoid, R.sigmoid, x)
 
