@@ -348,6 +348,10 @@ case("nn_layer_norm_params_only", lambda m, x, w, b: m.nn.functional.layer_norm(
      F((3, 4), grad=False), F((4,)), F((4,)))
 case("nn_batch_norm_train", lambda m, x, w, b: m.nn.functional.batch_norm(
     x, None, None, w, b, training=True), F((4, 3, 2)), F((3,)), F((3,)))
+case("nn_batch_norm_train_4d", lambda m, x, w, b: m.nn.functional.batch_norm(
+    x, None, None, w, b, training=True), F((3, 2, 2, 3)), F((2,)), F((2,)))
+case("nn_batch_norm_train_plain", lambda m, x: m.nn.functional.batch_norm(
+    x, None, None, training=True), F((5, 3)))
 case("nn_group_norm", lambda m, x, w, b: m.nn.functional.group_norm(x, 2, w, b),
      F((2, 4, 3)), F((4,)), F((4,)))
 case("nn_normalize", lambda m, x: m.nn.functional.normalize(x, dim=1), F((3, 4)))

@@ -391,6 +391,39 @@ def test_layer_norm(dt):
     _check("layer_norm_backward", g, x, None, mean, rstd, dt=dt)
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+def test_batch_norm(dt):
+    rng = np.random.default_rng(14)
+    tol = dict(rtol=1e-5, atol=2e-5) if dt == np.float32 else _tol(dt)
+    for n, c, l in [(8, 5, 30), (2, 3, 1), (1, 4, 7), (16, 2, 64)]:
+        x = (rng.standard_normal((n, c, l)) * 3 + 2).astype(dt)
+        w = rng.uniform(0.5, 1.5, c).astype(dt)
+        b = rng.standard_normal(c).astype(dt)
+        for wb in [(w, b), (None, None), (w, None), (None, b)]:
+            got, want = FAST["batch_norm"](x, *wb, 1e-5), REF["batch_norm"](x, *wb, 1e-5)
+            for gt, wt in zip(got, want):
+                assert gt.dtype == wt.dtype == dt
+                np.testing.assert_allclose(gt, wt, **tol)
+        _, mean, _, rstd = REF["batch_norm"](x, w, b, 1e-5)
+        for g in (rng.standard_normal(x.shape).astype(dt), np.broadcast_to(dt(0.5), x.shape)):
+            for wt in (w, None):
+                got = FAST["batch_norm_backward"](g, x, wt, mean, rstd)
+                want = REF["batch_norm_backward"](g, x, wt, mean, rstd)
+                for a, e in zip(got, want):
+                    # (the loop sums in float64: per-channel sums of the float32 reference
+                    # differ by a few float32 ulps of the sum)
+                    np.testing.assert_allclose(a, e, **tol)
+    # A channel far from 0 (centred before squaring) and a constant one (variance 0).
+    x = np.stack([np.full((4, 6), 7.0), 1e4 + np.arange(24.0).reshape(4, 6)], 1).astype(dt)
+    y, mean, var, rstd = FAST["batch_norm"](x, None, None, 0.1)
+    np.testing.assert_allclose(var, [0.0, np.var(np.arange(24.0))], rtol=1e-5)
+    np.testing.assert_allclose(y[:, 0], 0.0, atol=1e-6)
+    h = x.astype(np.float16)
+    for a, e in zip(FAST["batch_norm"](h, None, None, 1e-5), REF["batch_norm"](h, None, None,
+                                                                             1e-5)):
+        np.testing.assert_array_equal(a, e)  # float16: the reference path, exactly
+
+
 def test_layer_norm_float16_and_mixed_dtypes_take_the_reference_path():
     rng = np.random.default_rng(13)
     x = rng.uniform(-2, 2, (5, 4)).astype(np.float16)

@@ -151,7 +151,116 @@ def layer_norm_backward(g, x, w, mean, rstd):
     return R.layer_norm_backward(g, x, w, mean, rstd)
 
 
+# ---- batch norm (training mode) over (N, C, L): per channel, the sums in float64 ----------
+@njit(**_JIT_SUM)
+def _batch_norm(x, w, b, has_w, has_b, eps, y, mean, var, rstd):
+    n, c, l = x.shape
+    inv = 1.0 / (n * l)
+    for ci in range(c):
+        s = 0.0
+        for ni in range(n):
+            xr = x[ni, ci]
+            for j in range(l):
+                s += xr[j]
+        mean[ci] = s * inv
+        m = mean[ci]  # (the rounded mean, as the reference centres with)
+        v = 0.0
+        for ni in range(n):
+            xr = x[ni, ci]
+            for j in range(l):
+                d = xr[j] - m
+                v += d * d
+        var[ci] = v * inv
+        rstd[ci] = 1.0 / math.sqrt(var[ci] + eps)
+    for ni in range(n):
+        for ci in range(c):
+            xr = x[ni, ci]
+            yr = y[ni, ci]
+            m = mean[ci]
+            r = rstd[ci]
+            for j in range(l):
+                t = (xr[j] - m) * r
+                if has_w:
+                    t = t * w[ci]
+                if has_b:
+                    t = t + b[ci]
+                yr[j] = t
+
+
+@njit(**_JIT_SUM)
+def _batch_norm_backward(g, x, w, has_w, mean, rstd, dx, dw, db):
+    n, c, l = x.shape
+    inv = 1.0 / (n * l)
+    for ci in range(c):
+        m = mean[ci]
+        r = rstd[ci]
+        sg = 0.0
+        sgx = 0.0
+        for ni in range(n):
+            gr = g[ni, ci]
+            xr = x[ni, ci]
+            for j in range(l):
+                gj = gr[j]
+                sg += gj
+                sgx += gj * ((xr[j] - m) * r)
+        dw[ci] = sgx
+        db[ci] = sg
+        wc = w[ci] if has_w else 1.0
+        ma = wc * sg * inv  # mean of a = g * w, and of a * xhat
+        max_ = wc * sgx * inv
+        for ni in range(n):
+            gr = g[ni, ci]
+            xr = x[ni, ci]
+            dr = dx[ni, ci]
+            for j in range(l):
+                dr[j] = r * (gr[j] * wc - ma - ((xr[j] - m) * r) * max_)
+
+
+def _chan_ok(p, x) -> bool:
+    return p is None or (_fast1(p) and p.dtype is x.dtype and p.shape == x.shape[1:2])
+
+
+def batch_norm(x, w, b, eps):
+    """``(y, mean, var, rstd)`` of the channels of ``x`` (N, C, L): two sweeps per channel
+    for the statistics, one over the array for the output."""
+    if _fast1(x) and x.ndim == 3 and x.shape[0] * x.shape[2] > 0 and _chan_ok(w, x) and \
+            _chan_ok(b, x) and type(eps) in (int, float):
+        c = x.shape[1]
+        y = _empty(x.shape, x.dtype)
+        mean, var, rstd = _empty(c, x.dtype), _empty(c, x.dtype), _empty(c, x.dtype)
+        wa, has_w = _or_empty(w, x)
+        ba, has_b = _or_empty(b, x)
+        try:
+            _batch_norm(x, wa, ba, has_w, has_b, float(eps), y, mean, var, rstd)
+        except NumbaError:
+            return fallback("batch_norm", R.batch_norm, x, w, b, eps)
+        return y, mean, var, rstd
+    return R.batch_norm(x, w, b, eps)
+
+
+def batch_norm_backward(g, x, w, mean, rstd):
+    """``(dx, dw, db)`` of :func:`batch_norm` for the output gradient ``g`` (N, C, L)."""
+    if type(g) is np.ndarray and g.dtype is x.dtype and not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)  # (the broadcast gradient of a sum)
+    if _fast1(x) and x.ndim == 3 and x.shape[0] * x.shape[2] > 0 and _fast1(g) and \
+            g.dtype is x.dtype and g.shape == x.shape and _chan_ok(w, x) and \
+            _fast1(mean) and mean.dtype is x.dtype and _fast1(rstd) and \
+            rstd.dtype is x.dtype and mean.shape == rstd.shape == x.shape[1:2]:
+        c = x.shape[1]
+        dx = _empty(x.shape, x.dtype)
+        dw, db = _empty(c, x.dtype), _empty(c, x.dtype)
+        wa, has_w = _or_empty(w, x)
+        try:
+            _batch_norm_backward(g, x, wa, has_w, mean, rstd, dx, dw, db)
+        except NumbaError:
+            return fallback("batch_norm_backward", R.batch_norm_backward, g, x, w, mean, rstd)
+        return dx, dw, db
+    return R.batch_norm_backward(g, x, w, mean, rstd)
+
+
 KERNELS = {
     "layer_norm": layer_norm,
     "layer_norm_backward": layer_norm_backward,
+    "batch_norm": batch_norm,
+    "batch_norm_backward": batch_norm_backward,
 }

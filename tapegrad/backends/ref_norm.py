@@ -1,4 +1,5 @@
-"""Reference (plain NumPy) kernels for the fused layer norm of ``ops/norm_ops.py``.
+"""Reference (plain NumPy) kernels for the fused layer norm of ``ops/norm_ops.py`` and the
+fused training-mode batch norm of ``ops/batch_norm_op.py``.
 
 The op layer flattens the input to ``(rows, features)``: each row is normalised on its own.
 The variance is the biased one of the mean-subtracted row (two passes, never the cancelling
@@ -70,7 +71,46 @@ def layer_norm_backward(g, x, w, mean, rstd):
     return dx.astype(dt, copy=False), dw.astype(dt, copy=False), db.astype(dt, copy=False)
 
 
+def batch_norm(x, w, b, eps):
+    """Training-mode batch norm of ``x`` (N, C, L): each channel normalised with its mean
+    and biased variance over N and L; ``w`` and ``b`` are (C,) or None. Returns
+    ``(y, mean, var, rstd)``, the last three of shape (C,) in the compute dtype (``var`` is
+    the biased batch variance, for the running statistics)."""
+    ct = _compute_dtype(x.dtype)
+    xf = x.astype(ct, copy=False)
+    m = x.shape[0] * x.shape[2]
+    mean = xf.sum(axis=(0, 2)) / ct.type(m)
+    xc = xf - mean[:, None]
+    var = (xc * xc).sum(axis=(0, 2)) / ct.type(m)
+    rstd = (1.0 / np.sqrt(var + ct.type(eps))).astype(ct, copy=False)
+    y = xc * rstd[:, None]
+    if w is not None:
+        y = y * w.astype(ct, copy=False)[:, None]
+    if b is not None:
+        y = y + b.astype(ct, copy=False)[:, None]
+    return y.astype(x.dtype, copy=False), mean, var, rstd
+
+
+def batch_norm_backward(g, x, w, mean, rstd):
+    """Gradients ``(dx, dw, db)`` of :func:`batch_norm` for the output gradient ``g``
+    (N, C, L): the layer norm formulas with the means over N and L of each channel."""
+    ct = mean.dtype
+    gf = g.astype(ct, copy=False)
+    xhat = (x.astype(ct, copy=False) - mean[:, None]) * rstd[:, None]
+    a = gf if w is None else gf * w.astype(ct, copy=False)[:, None]
+    inv = ct.type(1.0 / (x.shape[0] * x.shape[2]))
+    ma = a.sum(axis=(0, 2)) * inv
+    max_ = (a * xhat).sum(axis=(0, 2)) * inv
+    dx = rstd[:, None] * (a - ma[:, None] - xhat * max_[:, None])
+    dw = (gf * xhat).sum(axis=(0, 2))
+    db = gf.sum(axis=(0, 2))
+    dt = x.dtype
+    return dx.astype(dt, copy=False), dw.astype(dt, copy=False), db.astype(dt, copy=False)
+
+
 KERNELS = {
     "layer_norm": layer_norm,
     "layer_norm_backward": layer_norm_backward,
+    "batch_norm": batch_norm,
+    "batch_norm_backward": batch_norm_backward,
 }

@@ -25,7 +25,7 @@ from tapegrad.nn._functional_loss import (binary_cross_entropy,  # noqa: F401
                                           binary_cross_entropy_with_logits, cross_entropy,
                                           huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
                                           smooth_l1_loss)
-from tapegrad.ops import nn_ops, norm_ops
+from tapegrad.ops import batch_norm_op, nn_ops, norm_ops
 from tapegrad.ops import unary as U
 from tapegrad.ops._util import norm_dim
 from tapegrad.ops.elementwise import minimum
@@ -466,24 +466,27 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if t is not None and t.numel() != c:  # checked before the running stats change
             raise RuntimeError(f"batch_norm: {name} should contain {c} elements not "
                                f"{t.numel()} (input shape {tuple(input.shape)})")
-    dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, c) + (1,) * (input.ndim - 2)
     if training:
         count = input.numel() // c
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
                              f"size {tuple(input.shape)}")
-        mean = input.mean(dims, keepdim=True)
-        xc = input - mean
-        var = (xc * xc).mean(dims, keepdim=True)
+        # One fused primitive each way (ops/batch_norm_op.py); it also hands back the batch
+        # mean and biased variance for the running statistics.
+        w, b = (p if p is None or p._data.shape == (c,) else p.reshape(c)
+                for p in (weight, bias))
+        y, mean, var = batch_norm_op.batch_norm(input, w, b, eps)
         if running_mean is not None or running_var is not None:
+            dev = input.device
             with no_grad():
                 if running_mean is not None:
-                    running_mean.mul_(1.0 - momentum).add_(mean.reshape(c).detach() * momentum)
+                    m = Tensor._make(mean, False, None, 0, dev)
+                    running_mean.mul_(1.0 - momentum).add_(m * momentum)
                 if running_var is not None:
-                    unbiased = var.reshape(c).detach() * (count / (count - 1))
+                    unbiased = Tensor._make(var, False, None, 0, dev) * (count / (count - 1))
                     running_var.mul_(1.0 - momentum).add_(unbiased * momentum)
-        y = xc * U.rsqrt(var + eps)
+        return y
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("batch_norm: running_mean and running_var must be defined in "

@@ -39,12 +39,17 @@ def _vec(xp, p):
 # ---- the math with tapegrad ops (for the rules that need a graph) ----------------------------
 def _normalized(x, k, eps):
     """``(xhat, rstd, dims)``: ``x`` centred and scaled over its last ``k`` dims."""
+    dims = tuple(range(x.ndim - k, x.ndim))
+    return normalized_over(x, dims, eps) + (dims,)
+
+
+def normalized_over(x, dims, eps):
+    """``(xhat, rstd)``: ``x`` centred and scaled over ``dims`` (biased variance)."""
     from tapegrad.ops.unary import rsqrt
 
-    dims = tuple(range(x.ndim - k, x.ndim))
     xc = x - x.mean(dims, keepdim=True)
     rstd = rsqrt((xc * xc).mean(dims, keepdim=True) + eps)
-    return xc * rstd, rstd, dims
+    return xc * rstd, rstd
 
 
 def _d_xhat(t, xhat, rstd, dims):
@@ -62,19 +67,20 @@ def _grads(g, x, w, k, eps):
 
 
 # ---- the primitives --------------------------------------------------------------------------
-class LayerNorm(Node):
-    """``(x - mean) / sqrt(var + eps) * w + b`` over the last ``k`` dims of ``x``; the
-    inputs are ``(x, w, b)`` with ``w`` and ``b`` optional (None)."""
+class FusedNorm(Node):
+    """A norm of inputs ``(x, w, b)`` computed by one kernel that leaves the statistics
+    ``mean`` and ``rstd`` on the node. Its vjp runs the fused derivative ``backward_op``
+    (with forward-mode AD on: ``grads``, the derivative stated with tapegrad ops)."""
 
-    name = "native_layer_norm"
     save = (0, 1)
+    backward_op: type = None
 
-    @staticmethod
-    def forward(ctx, be, x, w, b, k, eps):
-        y, ctx.mean, ctx.rstd = be.k["layer_norm"](_flat(be.xp, x, k), _vec(be.xp, w),
-                                                 _vec(be.xp, b), eps)
-        ctx.k, ctx.eps = k, eps
-        return y.reshape(x.shape)
+    def grads(self, g, x, w):  # pragma: no cover - abstract
+        """``(dx, dw, db)`` with tapegrad ops."""
+        raise NotImplementedError
+
+    def backward_attrs(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def release(self) -> None:
         super().release()
@@ -84,11 +90,31 @@ class LayerNorm(Node):
     def vjp(self, g):
         x, w = self.saved
         if _hs.FORWARD_AD:
-            grads = _grads(g, x, w, self.k, self.eps)
+            grads = self.grads(g, x, w)
         else:
-            grads = LayerNormBackward.apply(g, x, w, mean=self.mean, rstd=self.rstd, k=self.k,
-                                            eps=self.eps)
+            grads = self.backward_op.apply(g, x, w, mean=self.mean, rstd=self.rstd,
+                                           **self.backward_attrs())
         return tuple(None if e is None else d for d, e in zip(grads, self.next))
+
+
+class LayerNorm(FusedNorm):
+    """``(x - mean) / sqrt(var + eps) * w + b`` over the last ``k`` dims of ``x``; the
+    inputs are ``(x, w, b)`` with ``w`` and ``b`` optional (None)."""
+
+    name = "native_layer_norm"
+
+    @staticmethod
+    def forward(ctx, be, x, w, b, k, eps):
+        y, ctx.mean, ctx.rstd = be.k["layer_norm"](_flat(be.xp, x, k), _vec(be.xp, w),
+                                                 _vec(be.xp, b), eps)
+        ctx.k, ctx.eps = k, eps
+        return y.reshape(x.shape)
+
+    def grads(self, g, x, w):
+        return _grads(g, x, w, self.k, self.eps)
+
+    def backward_attrs(self) -> dict:
+        return {"k": self.k, "eps": self.eps}
 
     def jvp(self, inputs, out, tx, tw, tb):
         x, w, _ = inputs
@@ -125,29 +151,39 @@ class LayerNormBackward(Node):
         return dx.reshape(x.shape), dw.reshape(ns), db.reshape(ns)
 
     def vjp(self, ggx, ggw, ggb):
-        from tapegrad.autograd.engine import grad
-        from tapegrad.autograd.grad_mode import enable_grad
-        from tapegrad.ops.shape import view_as
+        return composite_vjp(self, lambda g, x, w: _grads(g, x, w, self.k, self.eps),
+                             (ggx, ggw, ggb))
 
-        inputs = list(self.saved)
-        wanted = [i for i, e in enumerate(self.next) if e is not None]
-        create = _GRAD.grad_enabled
-        with enable_grad():
-            for i in wanted:
-                # With a graph wanted, a fresh view per input: the inner grad stops there
-                # while the result stays connected to the input's own history.
-                a = inputs[i]
-                inputs[i] = view_as(a, a) if create else a.detach().requires_grad_()
-            outs = _grads(*inputs, self.k, self.eps)
-            pairs = [(o, gg) for o, gg in zip(outs, (ggx, ggw, ggb))
-                     if gg is not None and o.requires_grad]
-            full = [None, None, None]
-            if pairs:
-                res = grad([o for o, _ in pairs], [inputs[i] for i in wanted],
-                           [gg for _, gg in pairs], create_graph=create, allow_unused=True)
-                for i, r in zip(wanted, res):
-                    full[i] = r
-        return tuple(full)
+
+LayerNorm.backward_op = LayerNormBackward
+
+
+def composite_vjp(node, grads, ggs) -> tuple:
+    """The vjp of a fused derivative ``node`` (inputs ``(g, x, w)``, outputs ``(dx, dw,
+    db)``): ``grads``, its statement with tapegrad ops, re-run on the saved inputs and
+    differentiated with ``autograd.grad`` for the output gradients ``ggs``."""
+    from tapegrad.autograd.engine import grad
+    from tapegrad.autograd.grad_mode import enable_grad
+    from tapegrad.ops.shape import view_as
+
+    inputs = list(node.saved)
+    wanted = [i for i, e in enumerate(node.next) if e is not None]
+    create = _GRAD.grad_enabled
+    with enable_grad():
+        for i in wanted:
+            # With a graph wanted, a fresh view per input: the inner grad stops there
+            # while the result stays connected to the input's own history.
+            a = inputs[i]
+            inputs[i] = view_as(a, a) if create else a.detach().requires_grad_()
+        outs = grads(*inputs)
+        pairs = [(o, gg) for o, gg in zip(outs, ggs) if gg is not None and o.requires_grad]
+        full = [None, None, None]
+        if pairs:
+            res = grad([o for o, _ in pairs], [inputs[i] for i in wanted],
+                       [gg for _, gg in pairs], create_graph=create, allow_unused=True)
+            for i, r in zip(wanted, res):
+                full[i] = r
+    return tuple(full)
 
 
 # ---- public functions ------------------------------------------------------------------------
