@@ -41,3 +41,18 @@ def test_medium_op_cases_run_and_give_finite_gradients():
         for t in step.tensors:
             assert t.grad is not None and t.grad.shape == t.shape, name
             assert np.isfinite(t.grad.numpy()).all(), name
+
+
+def test_model_blocks_run_and_every_parameter_gets_a_finite_gradient():
+    import numpy as np
+
+    import tapegrad
+
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import model_blocks
+
+    for name, make in model_blocks.BLOCKS.items():
+        step, params = make(tapegrad)
+        step()
+        for p in params:
+            assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
