@@ -56,3 +56,14 @@ def test_model_blocks_run_and_every_parameter_gets_a_finite_gradient():
         step()
         for p in params:
             assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
+
+
+def test_the_toy_tape_bound_computes_the_rnn_gradient():
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import rnn_tape_bound
+    import wl_rnn
+
+    np.testing.assert_allclose(rnn_tape_bound.toy_step(), wl_rnn._numpy()(), rtol=1e-3,
+                               atol=1e-3)
