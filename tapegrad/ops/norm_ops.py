@@ -8,7 +8,8 @@ stated once more below with tapegrad's differentiable ops, and that statement is
 rules that need a graph use: the derivative's own vjp (double backward) differentiates it,
 the jvp (forward mode) is written with it, and while forward-mode AD is on the vjp runs it
 instead of the kernel, so tangents ride on the gradients. The kernels are an optimisation
-underneath, never a second definition of the derivative.
+underneath, never a second definition of the derivative. :class:`FusedNorm` and
+:func:`composite_vjp` hold what layer norm and batch norm (``ops/batch_norm_op.py``) share.
 
 >>> layer_norm(tensor([[1.0, 3.0]]), 1, None, None, 0.0)
 tensor([[-1.,  1.]])
