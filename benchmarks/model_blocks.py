@@ -15,9 +15,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import interleaved, torch_or_none  # noqa: E402
+from harness import versus_torch  # noqa: E402
 
-import tapegrad  # noqa: E402
 
 _RNG = np.random.default_rng(0)
 
@@ -25,6 +24,19 @@ _RNG = np.random.default_rng(0)
 def _zero(params):
     for p in params:
         p.grad = None
+
+
+def _classifier_step(lib, model, shape):
+    """A cross-entropy training step of ``model`` on a random batch of ``shape``, 10 classes."""
+    x = lib.tensor(_RNG.standard_normal(shape).astype(np.float32))
+    t = lib.tensor(_RNG.integers(0, 10, shape[0]))
+    params = list(model.parameters())
+
+    def step():
+        _zero(params)
+        lib.nn.functional.cross_entropy(model(x), t).backward()
+
+    return step, params
 
 
 def attention(lib, d=128, heads=4, n=64, b=8):
@@ -64,15 +76,7 @@ def bn_cnn(lib):
     m = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
                       nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32),
                       nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
-    x = lib.tensor(_RNG.standard_normal((32, 3, 32, 32)).astype(np.float32))
-    t = lib.tensor(_RNG.integers(0, 10, 32))
-    params = list(m.parameters())
-
-    def step():
-        _zero(params)
-        nn.functional.cross_entropy(m(x), t).backward()
-
-    return step, params
+    return _classifier_step(lib, m, (32, 3, 32, 32))
 
 
 def mlp_dropout(lib):
@@ -80,15 +84,7 @@ def mlp_dropout(lib):
     lib.manual_seed(0)
     m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 512),
                       nn.GELU(), nn.Dropout(0.2), nn.Linear(512, 10))
-    x = lib.tensor(_RNG.standard_normal((128, 256)).astype(np.float32))
-    t = lib.tensor(_RNG.integers(0, 10, 128))
-    params = list(m.parameters())
-
-    def step():
-        _zero(params)
-        nn.functional.cross_entropy(m(x), t).backward()
-
-    return step, params
+    return _classifier_step(lib, m, (128, 256))
 
 
 BLOCKS = {"transformer block": attention, "LSTM 2 layers": lstm,
@@ -96,24 +92,9 @@ BLOCKS = {"transformer block": attention, "LSTM 2 layers": lstm,
 
 
 def main() -> None:
-    torch = torch_or_none()
-    if torch is None:
-        print("PyTorch is not installed: nothing to compare with")
-        return
-    torch.set_num_threads(1)
-    tapegrad.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
-    print(f"{'block (one training step)':<26}{'tapegrad ms':>13}{'torch ms':>11}{'ratio':>8}")
-    for name, make in BLOCKS.items():
-        med = interleaved({"tapegrad": make(tapegrad)[0], "torch": make(torch)[0]},
-                          repeats=10)
-        ours, theirs = med["tapegrad"] * 1e3, med["torch"] * 1e3
-        print(f"{name:<26}{ours:13.2f}{theirs:11.2f}{ours / theirs:7.2f}x")
+    versus_torch("block (one training step)", "ms", 1e3,
+                 {name: (lambda lib, m=make: m(lib)[0]) for name, make in BLOCKS.items()},
+                 repeats=10)
 
 
 if __name__ == "__main__":

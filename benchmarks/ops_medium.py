@@ -16,9 +16,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import interleaved, torch_or_none  # noqa: E402
+from harness import versus_torch  # noqa: E402
 
-import tapegrad  # noqa: E402
 
 _RNG = np.random.default_rng(0)
 _TARGET = _RNG.integers(0, 1000, 256)
@@ -71,24 +70,9 @@ def _step(lib, shapes, loss, extras):
 
 
 def main() -> None:
-    torch = torch_or_none()
-    if torch is None:
-        print("PyTorch is not installed: nothing to compare with")
-        return
-    torch.set_num_threads(1)
-    tapegrad.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
-    print(f"{'op (fwd + bwd, float32)':<26}{'tapegrad us':>13}{'torch us':>11}{'ratio':>8}")
-    for name, (shapes, loss, extras) in CASES.items():
-        med = interleaved({"tapegrad": _step(tapegrad, shapes, loss, extras),
-                           "torch": _step(torch, shapes, loss, extras)}, repeats=15)
-        ours, theirs = med["tapegrad"] * 1e6, med["torch"] * 1e6
-        print(f"{name:<26}{ours:13.1f}{theirs:11.1f}{ours / theirs:7.2f}x")
+    versus_torch("op (fwd + bwd, float32)", "us", 1e6,
+                 {name: (lambda lib, c=case: _step(lib, *c)) for name, case in CASES.items()},
+                 repeats=15)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wl_rnn as W  # noqa: E402
-from harness import interleaved  # noqa: E402
+from harness import interleaved, pin_threads  # noqa: E402
 
 import tapegrad  # noqa: E402
 
@@ -109,12 +109,7 @@ _DATA = W._data()
 
 
 def main() -> None:
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
+    pin_threads(1)
     tapegrad.set_num_threads(1)
     assert np.allclose(toy_step(), W._numpy()(), rtol=1e-3, atol=1e-3)
     med = interleaved({"toy tape": toy_step, "tapegrad": W._framework(tapegrad),

@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from harness import pin_threads
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["wl_chain", "wl_mlp", "wl_rnn", "wl_optim", "wl_nnrnn", "wl_hvp"]
 
@@ -26,24 +28,6 @@ def workloads() -> list:
     file (a new workload only needs a module that defines ``WORKLOAD`` and ``run``)."""
     found = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("wl_") and f.endswith(".py"))
     return ORDER + [m for m in found if m not in ORDER]
-
-
-def _pin_threads(n: int) -> None:
-    # threadpoolctl limits BLAS/OpenMP pools that are already loaded; environment variables
-    # would be read too late here (and numba refuses a NUMBA_NUM_THREADS change once its
-    # pool exists), so none are set.
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def _row(name, unit, r):
@@ -64,7 +48,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", nargs="*", help="workload modules to run (default: all)")
     args = p.parse_args(argv)
-    _pin_threads(args.threads)
+    pin_threads(args.threads)
     sys.path.insert(0, HERE)
     import tapegrad
 

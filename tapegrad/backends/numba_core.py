@@ -55,13 +55,20 @@ def _fast1(x) -> bool:
     return (d is _F64 or d is _F32) and x.flags.c_contiguous
 
 
+def _c_order(a):
+    """An ndarray ``a`` itself if it is C-contiguous, else a C-ordered copy: kernels take an
+    output gradient of any layout this way (the gradient of a large ``sum`` is a broadcast
+    view; a transposed one is common too), as one copy costs less than the reference's
+    passes. Anything but an ndarray comes back as it is."""
+    return _ascontiguous(a) if type(a) is _nd and not a.flags.c_contiguous else a
+
+
 def _grad_c(g, x):
-    """The output gradient ``g`` as a C-contiguous array for a loop over the fast array
-    ``x`` (``_fast1``): ``g`` itself, or a copy when it has another layout (the gradient of
-    a large ``sum`` is a broadcast view); None when its type, dtype or shape differ."""
+    """The output gradient ``g`` as a C-contiguous array (``_c_order``) for a loop over the
+    fast array ``x`` (``_fast1``); None when its type, dtype or shape differ."""
     if type(g) is not _nd or g.dtype is not x.dtype or g.shape != x.shape:
         return None
-    return g if g.flags.c_contiguous else _ascontiguous(g)
+    return _c_order(g)
 
 
 # ---- activations ----------------------------------------------------------------------------
@@ -148,7 +155,7 @@ def _binary(name, loop, ref):
             d = g.dtype
             if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape:
                 if y.flags.c_contiguous:
-                    if not g.flags.c_contiguous:
+                    if not g.flags.c_contiguous:  # (_c_order, inlined: a hot path)
                         g = _ascontiguous(g)
                     out = _empty_like(y)  # (C-contiguous like y; cheaper than empty(shape))
                     try:
@@ -360,8 +367,7 @@ def index_add(z, idx, g):
             return R.index_add(z, idx, g)
         width = math.prod(z.shape[len(idx):])
         if g.shape == rows.shape + z.shape[len(idx):]:
-            if not g.flags.c_contiguous:
-                g = _ascontiguous(g)  # (a broadcast gradient: one copy beats np.add.at)
+            g = _c_order(g)  # (a broadcast gradient: one copy beats np.add.at)
             try:
                 _scatter_rows(z.reshape(-1), rows.reshape(-1), g.reshape(-1), width)
             except NumbaError:

@@ -21,7 +21,7 @@ from numba.core.errors import NumbaError
 
 from tapegrad.backends import ref_nn as R
 from tapegrad.backends.numba_backend import fallback
-from tapegrad.backends.numba_core import _F32, _F64, _JIT, _empty, _fast1, _grad_c
+from tapegrad.backends.numba_core import _F32, _JIT, _c_order, _empty, _fast1, _grad_c
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -250,9 +250,7 @@ def im2col(x, kernel_size, stride, dilation):
 
 def col2im(cols, shape, kernel_size, stride, dilation):
     """The adjoint of :func:`im2col`: columns summed back into an (N, C, H, W) array."""
-    if type(cols) is np.ndarray and cols.dtype in (_F32, _F64) and \
-            not cols.flags.c_contiguous:
-        cols = np.ascontiguousarray(cols)  # (a broadcast or transposed gradient)
+    cols = _c_order(cols)  # (a broadcast or transposed gradient)
     if _fast1(cols) and len(shape) == 4 and len(kernel_size) == 2 and cols.ndim == 3:
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
         n, c, h, w = shape
@@ -325,8 +323,7 @@ def _pool_scatter(g, idx, plane, per, out):
 def max_pool2d_backward(g, idx, shape):
     """Scatter-add ``g`` (N, C, oh, ow) into zeros of ``shape`` at the winners (a ``g`` of
     another layout, such as the broadcast gradient of a ``sum``, is copied to C order)."""
-    if type(g) is np.ndarray and g.dtype in (_F32, _F64) and not g.flags.c_contiguous:
-        g = np.ascontiguousarray(g)
+    g = _c_order(g)
     if _fast1(g) and g.ndim == 4 and type(idx) is np.ndarray and idx.dtype == np.int64 and \
             idx.shape == g.shape and idx.flags.c_contiguous and g.size:
         out = np.zeros(tuple(shape), g.dtype)

@@ -26,7 +26,7 @@ from numba.core.errors import NumbaError
 
 from tapegrad.backends import ref_norm as R
 from tapegrad.backends.numba_backend import fallback
-from tapegrad.backends.numba_core import _JIT, _empty, _fast1
+from tapegrad.backends.numba_core import _JIT, _c_order, _empty, _fast1
 
 
 # Reassociation lets LLVM vectorise the row sums (several partial sums, as NumPy's pairwise
@@ -240,8 +240,7 @@ def batch_norm(x, w, b, eps):
 
 def batch_norm_backward(g, x, w, mean, rstd):
     """``(dx, dw, db)`` of :func:`batch_norm` for the output gradient ``g`` (N, C, L)."""
-    if type(g) is np.ndarray and g.dtype is x.dtype and not g.flags.c_contiguous:
-        g = np.ascontiguousarray(g)  # (the broadcast gradient of a sum)
+    g = _c_order(g)
     if _fast1(x) and x.ndim == 3 and x.shape[0] * x.shape[2] > 0 and _fast1(g) and \
             g.dtype is x.dtype and g.shape == x.shape and _chan_ok(w, x) and \
             _fast1(mean) and mean.dtype is x.dtype and _fast1(rstd) and \

@@ -81,25 +81,22 @@ def _row_sums(e, out):
         out[i] = acc
 
 
-def _exp_rows(x2, shift):
-    """``exp(x2 - shift[:, None])`` (a fresh array) and its row sums (float64)."""
-    e = np.subtract(x2, shift)
-    np.exp(e, out=e)
-    s = np.empty(x2.shape[0])
-    _row_sums(e, s)
-    return e, s
+def _exp_rows(d, out):
+    """``exp(d)`` written into ``out`` (which may be ``d``); returns its row sums (float64)."""
+    np.exp(d, out=out)
+    s = np.empty(d.shape[0])
+    _row_sums(out, s)
+    return s
 
 
 def _softmax_large(x, log):
     x2 = x.reshape(-1, x.shape[-1])
-    m = x2.max(axis=1, keepdims=True)  # NaN rows stay NaN, as in the reference
-    e, s = _exp_rows(x2, m)
-    if log:
-        np.subtract(x2, m, out=e)
-        e -= np.log(s).astype(x.dtype)[:, None]
+    d = np.subtract(x2, x2.max(axis=1, keepdims=True))  # NaN rows stay NaN, as in the ref
+    if log:  # d - log(sum(exp(d))): the exponentials go to a scratch array
+        d -= np.log(_exp_rows(d, np.empty_like(d))).astype(x.dtype)[:, None]
     else:
-        e *= (1.0 / s).astype(x.dtype)[:, None]
-    return e.reshape(x.shape)
+        d *= (1.0 / _exp_rows(d, d)).astype(x.dtype)[:, None]
+    return d.reshape(x.shape)
 
 
 def _softmax_call(name, ref, x, dim, log):
@@ -247,7 +244,8 @@ def _ce_finish(p, g, target, valid, scale):
 
 def _ce_large(x, target, valid):
     m = x.max(axis=1)
-    _, s = _exp_rows(x, m[:, None])
+    d = np.subtract(x, m[:, None])
+    s = _exp_rows(d, d)
     lse = (m + np.log(s)).astype(x.dtype)
     loss = np.where(valid, lse - x[np.arange(x.shape[0]), target], np.zeros((), x.dtype))
     return loss.astype(x.dtype, copy=False), lse
