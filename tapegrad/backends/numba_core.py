@@ -74,9 +74,12 @@ def _grad_c(g, x):
 # ---- activations ----------------------------------------------------------------------------
 @njit(**_JIT)
 def _tanh_backward(g, y, out):
+    # ``one`` of y's dtype: a bare 1 would make Numba compute a float32 loop in float64,
+    # which rounds unlike the reference and vectorises half as wide.
+    one = y.dtype.type(1)
     for i in range(g.size):
         v = y.flat[i]
-        out.flat[i] = g.flat[i] * (1 - v * v)
+        out.flat[i] = g.flat[i] * (one - v * v)
 
 
 @njit(**_JIT)
@@ -93,9 +96,10 @@ def _sigmoid(x, out):
 
 @njit(**_JIT)
 def _sigmoid_backward(g, y, out):
+    one = y.dtype.type(1)  # (as in _tanh_backward)
     for i in range(g.size):
         v = y.flat[i]
-        out.flat[i] = g.flat[i] * v * (1 - v)
+        out.flat[i] = g.flat[i] * v * (one - v)
 
 
 @njit(**_JIT)
