@@ -69,3 +69,23 @@ def test_a_conv_relu_pool_block_trains_like_torch_in_float32():
         grads.append((x.grad.numpy(), w.grad.numpy()))
     for ours, ref in zip(*grads):
         np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("o,k", [(3, 7), (7, 3)], ids=["rows<cols", "rows>cols"])
+def test_gradient_of_a_matrix_applied_across_a_batch(o, k):
+    # A 2-D factor broadcast over a batch (a convolution's weight): with fewer rows than
+    # columns its gradient is summed as the transpose of sum(b @ g^T) (linalg._summed_nt),
+    # otherwise as sum(g @ b^T); both give sum_n g[n] @ b[n]^T, C-contiguous, and both
+    # differentiate again (double backward through a convolution's weight).
+    from tapegrad.autograd import gradcheck, gradgradcheck
+
+    rng = np.random.default_rng(3)
+    a0, b0, g0 = rng.standard_normal((o, k)), rng.standard_normal((4, k, 5)), \
+        rng.standard_normal((4, o, 5))
+    a, b = tg.tensor(a0, requires_grad=True), tg.tensor(b0, requires_grad=True)
+    tg.matmul(a, b).backward(tg.tensor(g0))
+    np.testing.assert_allclose(a.grad.numpy(), np.einsum("nol,nkl->ok", g0, b0), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), np.einsum("ok,nol->nkl", a0, g0), rtol=1e-12)
+    assert a.grad.is_contiguous()
+    assert gradcheck(tg.matmul, (a, b))
+    assert gradgradcheck(tg.matmul, (a, b))

@@ -312,7 +312,8 @@ def test_softplus_leaky_relu(dt):
 
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("ks,stride,dil", [((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 2)),
-                                           ((1, 1), (1, 1), (1, 1))], ids=str)
+                                           ((3, 2), (1, 2), (2, 1)), ((1, 1), (1, 1), (1, 1))],
+                         ids=str)  # (the loops treat a stride of 1 along the width apart)
 def test_im2col_col2im(ks, stride, dil, dt):
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 3, 7, 8)).astype(dt)

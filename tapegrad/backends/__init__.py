@@ -98,6 +98,10 @@ def _default_name() -> str:
     return "numba" if have else "numpy"
 
 
+# Freed host memory is kept for reuse (glibc's malloc thresholds; see heap.py): set before
+# the first array of any backend is made.
+from tapegrad.backends import heap as _heap  # noqa: E402,F401
+
 # The CPU backend every CPU tensor goes through. A plain module global: one attribute read
 # per op, and the switch is process-wide like THEANO_FLAGS (TAPEGRAD_BACKEND=numpy|numba).
 CPU_BACKEND: Backend = get_backend(_default_name())

@@ -30,6 +30,14 @@ def _swap(x, xp):
     return x.swapaxes(-1, -2)
 
 
+def _tn_left(a, b, xp):
+    # A matrix applied to every matrix of a batch (a convolution's weight, in its input's
+    # gradient) is transposed into a contiguous copy once: BLAS runs ~10% faster on it than
+    # on the transposed view, and the copy is one small matrix against a batch of products.
+    at = a.swapaxes(-1, -2)
+    return xp.ascontiguousarray(at) if a.ndim == 2 and b.ndim > 2 else at
+
+
 class Product(Node):
     """A matrix product of two tensors over their last two dims (batch dims broadcast).
 
@@ -40,6 +48,7 @@ class Product(Node):
 
     name = "matmul"
     save = ((0, 1), (1, 0))  # each factor only for the other's gradient
+    summed_a = None  # the gradient of a 2-D ``a`` broadcast over a batch, if set
 
     @classmethod
     def forward(cls, ctx, be, a, b):
@@ -53,9 +62,13 @@ class Product(Node):
         # sum_to only where batch dims were broadcast (a call saved per product otherwise).
         ga = gb = None
         if na is not None:
-            ga = self.grad_a(g, b)
-            if ga._data.shape != sa:
-                ga = sum_to(ga, sa)
+            if self.summed_a is not None and len(sa) == 2 and sa[0] < sa[1] and \
+                    g._data.ndim > 2:
+                ga = self.summed_a(g, b)  # a matrix applied across a batch (see MatMul)
+            else:
+                ga = self.grad_a(g, b)
+                if ga._data.shape != sa:
+                    ga = sum_to(ga, sa)
         if nb is not None:
             gb = self.grad_b(g, a)
             if gb._data.shape != sb:
@@ -88,7 +101,7 @@ class MatMulNT(Product):
 class MatMulTN(Product):
     """``a^T @ b``: dA = B dC^T, dB = A dC."""
 
-    kernel = staticmethod(lambda xp, a, b: xp.matmul(_swap(a, xp), b))
+    kernel = staticmethod(lambda xp, a, b: xp.matmul(_tn_left(a, b, xp), b))
     call = staticmethod(lambda a, b: matmul_tn(a, b))
     grad_a = staticmethod(lambda g, b: matmul_nt(b, g))
     grad_b = staticmethod(lambda g, a: _mm(a, g))
