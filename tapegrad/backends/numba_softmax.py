@@ -81,6 +81,34 @@ def _row_sums(e, out):
         out[i] = acc
 
 
+@njit(**_JIT)
+def _sub_rows(x, m, out):
+    # out[i] = x[i] - m[i] (out may be x): NumPy's broadcast subtract of a column takes
+    # ~1.8x as long on 256 x 1000 float32 (its inner loop is not the SIMD one).
+    rows, n = x.shape
+    for i in range(rows):
+        r, o, mi = x[i], out[i], m[i]
+        for j in range(n):
+            o[j] = r[j] - mi
+
+
+@njit(**_JIT)
+def _scale_rows(e, s):
+    # e[i] *= s[i] in place (~2.7x faster than NumPy's broadcast multiply by a column).
+    rows, n = e.shape
+    for i in range(rows):
+        r, si = e[i], s[i]
+        for j in range(n):
+            r[j] = r[j] * si
+
+
+def _minus_rows(x2, m):
+    """``x2 - m[:, None]`` for a C-contiguous 2-D ``x2`` and a column ``m`` of its dtype."""
+    out = np.empty_like(x2)
+    _sub_rows(x2, m, out)
+    return out
+
+
 def _exp_rows(d, out):
     """``exp(d)`` written into ``out`` (which may be ``d``); returns its row sums (float64)."""
     np.exp(d, out=out)
@@ -91,11 +119,11 @@ def _exp_rows(d, out):
 
 def _softmax_large(x, log):
     x2 = x.reshape(-1, x.shape[-1])
-    d = np.subtract(x2, x2.max(axis=1, keepdims=True))  # NaN rows stay NaN, as in the ref
+    d = _minus_rows(x2, x2.max(axis=1))  # NaN rows stay NaN, as in the ref
     if log:  # d - log(sum(exp(d))): the exponentials go to a scratch array
-        d -= np.log(_exp_rows(d, np.empty_like(d))).astype(x.dtype)[:, None]
+        _sub_rows(d, np.log(_exp_rows(d, np.empty_like(d))).astype(x.dtype), d)
     else:
-        d *= (1.0 / _exp_rows(d, d)).astype(x.dtype)[:, None]
+        _scale_rows(d, (1.0 / _exp_rows(d, d)).astype(x.dtype))
     return d.reshape(x.shape)
 
 
@@ -244,7 +272,7 @@ def _ce_finish(p, g, target, valid, scale):
 
 def _ce_large(x, target, valid):
     m = x.max(axis=1)
-    d = np.subtract(x, m[:, None])
+    d = _minus_rows(x, m)
     s = _exp_rows(d, d)
     lse = (m + np.log(s)).astype(x.dtype)
     loss = np.where(valid, lse - x[np.arange(x.shape[0]), target], np.zeros((), x.dtype))
@@ -277,7 +305,7 @@ def cross_entropy_backward(g, x, lse, target, valid, scale):
             g.size in (1, x.shape[0]) and type(lse) is np.ndarray and lse.dtype == x.dtype:
         if x.size >= _LARGE_CE:
             try:
-                p = np.subtract(x, lse[:, None])
+                p = _minus_rows(x, lse)
                 np.exp(p, out=p)
                 _ce_finish(p, np.ascontiguousarray(g).reshape(-1),
                            np.ascontiguousarray(target), np.ascontiguousarray(valid),
