@@ -31,11 +31,12 @@ def _swap(x, xp):
 
 
 def _tn_left(a, b, xp):
-    # A matrix applied to every matrix of a batch (a convolution's weight, in its input's
-    # gradient) is transposed into a contiguous copy once: BLAS runs ~10% faster on it than
-    # on the transposed view, and the copy is one small matrix against a batch of products.
+    # For a batched ``b``: a matrix applied to every matrix of a batch (a convolution's
+    # weight, in its input's gradient) is transposed into a contiguous copy once: BLAS runs
+    # ~10% faster on it than on the transposed view, and the copy is one small matrix
+    # against a batch of products.
     at = a.swapaxes(-1, -2)
-    return xp.ascontiguousarray(at) if a.ndim == 2 and b.ndim > 2 else at
+    return xp.ascontiguousarray(at) if a.ndim == 2 else at
 
 
 class Product(Node):
@@ -62,8 +63,7 @@ class Product(Node):
         # sum_to only where batch dims were broadcast (a call saved per product otherwise).
         ga = gb = None
         if na is not None:
-            if self.summed_a is not None and len(sa) == 2 and sa[0] < sa[1] and \
-                    g._data.ndim > 2:
+            if len(sb) > 2 and len(sa) == 2 and sa[0] < sa[1] and self.summed_a is not None:
                 ga = self.summed_a(g, b)  # a matrix applied across a batch (see MatMul)
             else:
                 ga = self.grad_a(g, b)
@@ -101,7 +101,8 @@ class MatMulNT(Product):
 class MatMulTN(Product):
     """``a^T @ b``: dA = B dC^T, dB = A dC."""
 
-    kernel = staticmethod(lambda xp, a, b: xp.matmul(_tn_left(a, b, xp), b))
+    kernel = staticmethod(lambda xp, a, b: xp.matmul(
+        a.swapaxes(-1, -2) if b.ndim == 2 else _tn_left(a, b, xp), b))
     call = staticmethod(lambda a, b: matmul_tn(a, b))
     grad_a = staticmethod(lambda g, b: matmul_nt(b, g))
     grad_b = staticmethod(lambda g, a: _mm(a, g))
