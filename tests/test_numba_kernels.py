@@ -109,11 +109,27 @@ def test_activation_gradients_round_as_the_reference(dt):
     rng = np.random.default_rng(14)
     y = rng.uniform(-1, 1, (33, 70)).astype(dt)
     g = rng.standard_normal((33, 70)).astype(dt)
-    for name in ("tanh_backward", "sigmoid_backward"):
-        for gg, yy in ((g, y), (np.asfortranarray(g), np.asfortranarray(y))):
+    # A broadcast value (the gradient of a sum) takes the loops with a scalar gradient.
+    s = np.broadcast_to(dt(-1.5), g.shape)
+    for name in ("tanh_backward", "sigmoid_backward", "relu_backward"):
+        for gg, yy in ((g, y), (np.asfortranarray(g), np.asfortranarray(y)), (s, y),
+                       (s, np.asfortranarray(y))):
             out = FAST[name](gg, yy)
-            assert out.dtype == dt
+            assert out.dtype == dt and out.flags.f_contiguous == yy.flags.f_contiguous
             np.testing.assert_array_equal(out, REF[name](gg, yy))
+
+
+def test_a_broadcast_gradient_is_not_copied(monkeypatch):
+    from tapegrad.backends import numba_core
+
+    def no_copy(a):
+        raise AssertionError("the broadcast gradient was copied")
+
+    y = np.random.default_rng(15).uniform(-1, 1, (64, 48)).astype(np.float32)
+    s = np.broadcast_to(np.float32(2.0), y.shape)
+    monkeypatch.setattr(numba_core, "_ascontiguous", no_copy)
+    for name in ("tanh_backward", "sigmoid_backward", "relu_backward"):
+        np.testing.assert_array_equal(FAST[name](s, y), REF[name](s, y))
 
 
 @pytest.mark.parametrize("dt", DTYPES)
