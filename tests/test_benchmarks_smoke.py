@@ -67,3 +67,16 @@ def test_the_toy_tape_bound_computes_the_rnn_gradient():
 
     np.testing.assert_allclose(rnn_tape_bound.toy_step(), wl_rnn._numpy()(), rtol=1e-3,
                                atol=1e-3)
+
+
+def test_startup_measures_a_cold_and_a_warm_cache(capsys):
+    # Fresh processes: importing tapegrad imports no numba; the first step with an empty
+    # cache compiles (slower than the warm one, which loads the cached kernels).
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import startup
+
+    m = startup.main(["--repeats", "1"])
+    assert m["numba_at_import"] is False
+    assert 0 < m["warm_import_s"] < 10
+    assert m["cold_first_step_s"] > m["warm_first_step_s"] > m["warm_second_step_s"] > 0
+    assert "empty cache" in capsys.readouterr().out
