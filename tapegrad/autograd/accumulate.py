@@ -34,7 +34,6 @@ def sum_in_place(old, g) -> bool:
     return True
 
 
-
 # Backward passes in several threads may meet at one leaf (shared weights): NumPy releases
 # the GIL inside a large `+=`, so unguarded accumulation loses updates (PyTorch holds a mutex
 # in AccumulateGrad for the same reason).

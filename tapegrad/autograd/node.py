@@ -38,6 +38,7 @@ CPU = _device.CPU
 __all__ = ["Node", "AccumulateGrad", "SavedOutput", "bump_inplace", "set_saved_version",
            "plain_tensor", "number", "take_number", "LAST_INPLACE", "WATERMARK"]
 
+
 class SavedOutput:
     """How a node keeps its own output without referencing the output tensor."""
 

@@ -186,8 +186,9 @@ def _binary(name, loop, ref, scalar_loop=None):
         if type(g) is _nd and type(y) is _nd:
             d = g.dtype
             if (d is _F64 or d is _F32) and y.dtype is d and g.shape == y.shape:
-                if not g.flags.c_contiguous and scalar_loop is not None and \
-                        not any(g.strides) and (y.flags.c_contiguous or y.flags.f_contiguous):
+                gc = g.flags.c_contiguous
+                if not gc and scalar_loop is not None and not any(g.strides) and \
+                        (y.flags.c_contiguous or y.flags.f_contiguous):
                     out = _empty_like(y)  # (y's layout; the loop runs on C-ordered views)
                     try:
                         if y.flags.c_contiguous:
@@ -198,7 +199,7 @@ def _binary(name, loop, ref, scalar_loop=None):
                         return fallback(name, ref, g, y)
                     return out
                 if y.flags.c_contiguous:
-                    if not g.flags.c_contiguous:  # (_c_order, inlined: a hot path)
+                    if not gc:  # (_c_order, inlined: a hot path)
                         g = _ascontiguous(g)
                     out = _empty_like(y)  # (C-contiguous like y; cheaper than empty(shape))
                     try:

@@ -205,9 +205,12 @@ def _batch_norm_backward(g, x, w, has_w, mean, rstd, dx, dw, db):
                 sgx += gj * ((xr[j] - m) * r)
         dw[ci] = sgx
         db[ci] = sg
-        wc = w[ci] if has_w else 1.0
-        ma = wc * sg * inv  # mean of a = g * w, and of a * xhat
-        max_ = wc * sgx * inv
+        # The pass below in x's own dtype (a float64 factor would make Numba run a float32
+        # pass in float64, half as wide): the means of a = g * w and of a * xhat, rounded.
+        t = x.dtype.type
+        wc = w[ci] if has_w else t(1)
+        ma = t(wc * sg * inv)
+        max_ = t(wc * sgx * inv)
         for ni in range(n):
             gr = g[ni, ci]
             xr = x[ni, ci]

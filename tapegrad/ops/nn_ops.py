@@ -41,7 +41,7 @@ class Softmax(Node):
         return (SoftmaxBackward.apply(g, y, dim=self.dim),)
 
     def jvp(self, inputs, out, t):
-        return out * (t - _sum(t * out, self.dim, True))
+        return SoftmaxBackward.apply(t, out, dim=self.dim)  # (the same linear map of t)
 
 
 class _FromOutput(Node):
@@ -64,18 +64,17 @@ class SoftmaxBackward(_FromOutput):
     def vjp(self, gg):
         g, y = self.saved
         d = self.dim
-        s = _sum(gg * y, d, True)
-        # d/dg: the same map applied to gg; d/dy_j: gg_j (g_j - sum(g y)) - g_j sum(gg y)
-        dg = y * (gg - s) if self.next[0] is not None else None
-        dy = gg * (g - _sum(g * y, d, True)) - g * s if self.next[1] is not None else None
+        # d/dg: this op applied to gg; d/dy_j: gg_j (g_j - sum(g y)) - g_j sum(gg y)
+        dg = SoftmaxBackward.apply(gg, y, dim=d) if self.next[0] is not None else None
+        dy = None
+        if self.next[1] is not None:
+            dy = gg * (g - _sum(g * y, d, True)) - g * _sum(gg * y, d, True)
         return dg, dy
 
     def jvp(self, inputs, out, tg, ty):
         g, y = inputs
         d = self.dim
-        r = None
-        if tg is not None:
-            r = y * (tg - _sum(tg * y, d, True))
+        r = None if tg is None else SoftmaxBackward.apply(tg, y, dim=d)
         if ty is not None:
             t = ty * (g - _sum(g * y, d, True)) - y * _sum(g * ty, d, True)
             r = t if r is None else r + t
@@ -116,12 +115,9 @@ class LogSoftmaxBackward(_FromOutput):
     def jvp(self, inputs, out, tg, ty):
         g, y = inputs
         d = self.dim
-        e = exp(y)
-        r = None
-        if tg is not None:
-            r = tg - e * _sum(tg, d, True)
+        r = None if tg is None else LogSoftmaxBackward.apply(tg, y, dim=d)
         if ty is not None:
-            t = -(e * ty) * _sum(g, d, True)
+            t = -(exp(y) * ty) * _sum(g, d, True)
             r = t if r is None else r + t
         return r
 
