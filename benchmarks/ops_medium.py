@@ -50,6 +50,9 @@ CASES = {
                                  _F(L).relu(_F(L).conv2d(x, w, b, padding=1)), 2).sum(), None),
     "linear 256x512x512": ([(256, 512), (512, 512), (512,)],
                            lambda L, x, w, b: _F(L).linear(x, w, b).sum(), None),
+    # An LSTM cell's gates: i, f, g, o = gates.chunk(4, 1), each piece used.
+    "chunk(4) gates 128x1024": ([(128, 1024)], lambda L, x: (lambda i, f, g, o: (
+        i * f + g * o).sum())(*x.chunk(4, 1)), None),
     "embedding 5000x128": ([(5000, 128)], lambda L, w, i: _F(L).embedding(i, w).sum(),
                            lambda L: (L.tensor(_IDX),)),
 }

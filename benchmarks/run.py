@@ -21,6 +21,9 @@ from harness import pin_threads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["wl_chain", "wl_mlp", "wl_rnn", "wl_optim", "wl_nnrnn", "wl_hvp"]
+# The speed targets of the numba-backend issue: (workload, compared with, bound on the ratio).
+TARGETS = [("wl_chain", "torch", 1.0), ("wl_mlp", "floor", 1.15), ("wl_rnn", "floor", 1.5),
+           ("wl_optim", "floor", 1.5)]
 
 
 def workloads() -> list:
@@ -30,10 +33,33 @@ def workloads() -> list:
     return ORDER + [m for m in found if m not in ORDER]
 
 
+def _times(r) -> tuple:
+    """(tapegrad, PyTorch, floor) of one workload's results; None where it has none."""
+    return (r.get("tapegrad", r.get("tapegrad_ms")), r.get("torch", r.get("torch_ms")),
+            r.get("numpy", r.get("numba loop")))
+
+
+def target_lines(results: dict) -> list:
+    """One line per speed target whose workload ran: the bound, this run's ratio, and
+    whether it was met (a target compared with PyTorch needs PyTorch)."""
+    lines = []
+    for mod_name, against, bound in TARGETS:
+        if mod_name not in results:
+            continue
+        ours, torch_t, floor = _times(results[mod_name])
+        ref = torch_t if against == "torch" else floor
+        name = importlib.import_module(mod_name).WORKLOAD["name"]
+        label = f"{name:<16} <= {bound:.2f}x {'PyTorch' if against == 'torch' else 'floor':<8}"
+        if not ref:
+            lines.append(f"{label} {'-':>7}  not measured (no {against})")
+            continue
+        ratio = round(ours / ref, 2)  # (judged as printed)
+        lines.append(f"{label} {ratio:6.2f}x  {'met' if ratio <= bound else 'MISSED'}")
+    return lines
+
+
 def _row(name, unit, r):
-    floor = r.get("numpy", r.get("numba loop"))
-    ours = r.get("tapegrad", r.get("tapegrad_ms"))
-    torch_t = r.get("torch", r.get("torch_ms"))
+    ours, torch_t, floor = _times(r)
     cells = [f"{name:<16}", f"{unit:>6}", f"{ours:10.3f}",
              f"{torch_t:10.3f}" if torch_t else f"{'-':>10}",
              f"{floor:10.3f}" if floor else f"{'-':>10}",
@@ -76,6 +102,12 @@ def main(argv=None) -> dict:
               flush=True)
     print("floor: hand-written NumPy (the numba loop for the optimizer step); ratios < 1 mean "
           "tapegrad is faster")
+    lines = target_lines(results)
+    if lines:
+        print("\ntargets (ratio in this run" +
+              ("; they are set for the full sizes)" if args.quick else ")") + ":")
+        for line in lines:
+            print("  " + line)
     return results
 
 

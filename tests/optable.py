@@ -209,6 +209,11 @@ case("split", lambda m, a: m.split(a, 2, 1)[1], F((3, 5)))
 case("split_sizes", lambda m, a: a.split([1, 4], 1)[1], F((3, 5)))
 case("chunk", lambda m, a: a.chunk(3, 0)[2], F((7, 2)))
 case("unbind", lambda m, a: m.unbind(a, 1)[2], F((3, 4)))
+# Every piece used, each differently (SplitBackward / UnbindBackward join all their grads).
+case("chunk_all", lambda m, a: (lambda p: p[0] * p[1] + p[2].exp())(a.chunk(3, 1)), F((2, 6)))
+case("split_all", lambda m, a: (lambda p: p[0].sum(1, keepdim=True) * p[2] - p[1][:, :1])(
+    a.split([2, 1, 3], 1)), F((3, 6)))
+case("unbind_all", lambda m, a: (lambda p: p[0] * p[1].sin() + p[3])(m.unbind(a, -1)), F((2, 3, 4)))
 case("narrow", lambda m, a: a.narrow(1, 1, 2), F((3, 4)))
 case("movedim", lambda m, a: m.movedim(a, 0, -1), F((2, 3, 4)))
 
@@ -241,6 +246,8 @@ case("matmul_vec_mat", lambda m, a, b: a @ b, F((4,)), F((4, 5)))
 case("matmul_mat_vec", lambda m, a, b: a @ b, F((3, 4)), F((4,)))
 case("matmul_vec_vec", lambda m, a, b: m.matmul(a, b), F((4,)), F((4,)))
 case("matmul_batched", lambda m, a, b: a @ b, F((2, 3, 4)), F((4, 5)))
+case("matmul_batched_4d", lambda m, a, b: a @ b, F((2, 2, 3, 4)), F((4, 5)))
+case("matmul_batched_strided", lambda m, a, b: a.transpose(0, 1) @ b, F((3, 2, 4)), F((4, 5)))
 case("matmul_broadcast", lambda m, a, b: a @ b, F((2, 1, 3, 4)), F((3, 4, 2)))
 case("mm", lambda m, a, b: m.mm(a, b), F((3, 4)), F((4, 2)))
 case("bmm", lambda m, a, b: m.bmm(a, b), F((2, 3, 4)), F((2, 4, 2)))
@@ -283,6 +290,8 @@ case("nn_linear", lambda m, x, w, b: m.nn.functional.linear(x, w, b), F((2, 3, 4
 case("nn_linear_2d", lambda m, x, w, b: m.nn.functional.linear(x, w, b), F((3, 4)), F((5, 4)),
      F((5,)))
 case("nn_linear_no_bias", lambda m, x, w: m.nn.functional.linear(x, w), F((3, 4)), F((5, 4)))
+case("nn_linear_no_bias_3d", lambda m, x, w: m.nn.functional.linear(x, w), F((2, 3, 4)),
+     F((5, 4)))
 case("nn_bilinear", lambda m, x, y, w, b: m.nn.functional.bilinear(x, y, w, b), F((3, 2)),
      F((3, 4)), F((5, 2, 4)), F((5,)))
 case("nn_pad_constant", lambda m, a: m.nn.functional.pad(a, (1, 2, -1, 1), value=0.5),

@@ -25,6 +25,13 @@ def test_benchmark_table_quick(capsys):
         ours = r.get("tapegrad", r.get("tapegrad_ms"))
         assert ours is not None and ours > 0
         assert (r.get("torch") or r.get("torch_ms")) > 0
+    # One line per target, its verdict agreeing with the ratio printed beside it.
+    lines = run.target_lines(results)
+    assert len(lines) == len(run.TARGETS)
+    for line, (_, _, bound) in zip(lines, run.TARGETS):
+        assert line in out
+        ratio = float(line.split()[-2].rstrip("x"))
+        assert line.endswith("met" if ratio <= bound else "MISSED")
 
 
 def test_medium_op_cases_run_and_give_finite_gradients():
@@ -80,3 +87,17 @@ def test_startup_measures_a_cold_and_a_warm_cache(capsys):
     assert 0 < m["warm_import_s"] < 10
     assert m["cold_first_step_s"] > m["warm_first_step_s"] > m["warm_second_step_s"] > 0
     assert "empty cache" in capsys.readouterr().out
+
+
+def test_gc_pauses_compares_a_frozen_heap_with_the_plain_one():
+    # Two fresh processes (no PyTorch in them): after gc.freeze() the collector walks almost
+    # nothing, so a full collection is much shorter than in the plain process.
+    sys.path.insert(0, os.path.join(HERE, "..", "benchmarks"))
+    import gc_pauses
+
+    res = gc_pauses.measure(steps=10, rounds=1)
+    plain, frozen = res["as is"], res["gc.freeze()"]
+    for r in (plain, frozen):
+        assert 0 < r["median"] <= r["p99"] <= r["max"]
+    assert plain["tracked"] > 10 * frozen["tracked"]
+    assert frozen["collect_ms"] < plain["collect_ms"]

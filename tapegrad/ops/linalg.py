@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tapegrad.autograd.node import Node
-from tapegrad.ops.matmul_t import Product, check_inner, matmul_nt, matmul_tn, reused_nt
+from tapegrad.ops.matmul_t import (Product, check_inner, matmul_nt, matmul_tn, reused_nt,
+                                   rows_matmul)
 
 __all__ = ["matmul", "mm", "bmm", "mv", "outer", "dot", "einsum", "addmm", "inner"]
 
@@ -20,7 +21,7 @@ class MatMul(Product):
     """Batched, broadcasting product of two tensors of at least 2 dims: dA = dC B^T and
     dB = A^T dC, each one op (no transpose view to record and undo)."""
 
-    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, b))
+    kernel = staticmethod(lambda xp, a, b: rows_matmul(xp, a, b))
     call = staticmethod(lambda a, b: matmul(a, b))
     grad_a = staticmethod(lambda g, b: reused_nt(g, b))
     grad_b = staticmethod(lambda g, a: matmul_tn(a, g))

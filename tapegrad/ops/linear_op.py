@@ -14,7 +14,7 @@ from __future__ import annotations
 from tapegrad.autograd.node import Node
 from tapegrad.ops import linalg as _linalg
 from tapegrad.ops.elementwise import sum_to
-from tapegrad.ops.matmul_t import matmul_nt, matmul_tn
+from tapegrad.ops.matmul_t import matmul_nt, matmul_tn, rows_matmul
 
 __all__ = ["LinearBias", "linear_bias"]
 
@@ -27,7 +27,7 @@ class LinearBias(Node):
 
     @staticmethod
     def forward(ctx, be, x, w, b):
-        out = be.xp.matmul(x, w.swapaxes(-1, -2))
+        out = rows_matmul(be.xp, x, w.swapaxes(-1, -2))  # (a batch of rows: one product)
         out += b  # (a fresh array of the right dtype: written in place)
         return out
 

@@ -12,6 +12,8 @@ tapegrad.Size([2, 4])
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tapegrad import _device
@@ -21,13 +23,32 @@ from tapegrad.backends.aligned import empty as _aligned_empty
 # (A module-level import: inside a vjp, an import statement costs ~1 us per call.)
 from tapegrad.ops.elementwise import sum_to
 
-__all__ = ["Product", "matmul_nt", "matmul_tn", "reused_nt"]
+__all__ = ["Product", "matmul_nt", "matmul_tn", "reused_nt", "rows_matmul"]
 
 
 def _swap(x, xp):
     # The array's own method: ``xp.swapaxes`` goes through NumPy's Python-level dispatch
     # wrapper, which costs more than the view itself (NumPy and CuPy arrays both have it).
     return x.swapaxes(-1, -2)
+
+
+def rows_matmul(xp, a, b):
+    """``xp.matmul(a, b)``, with the leading dims of a C-contiguous ``a`` of 3 or more dims
+    folded into the rows of one product when ``b`` is a matrix.
+
+    NumPy multiplies a stack by a matrix one matrix at a time. A linear layer on a batch of
+    sequences, (8, 64, 128) by (128, 384) in float32, took 25-28% longer as eight BLAS calls
+    of 64 rows than as one of 512 rows here (its backward's product with the weight 10-13%);
+    PyTorch folds them too. Same C-contiguous result, same shape.
+
+    >>> rows_matmul(np, np.ones((2, 3, 4)), np.ones((4, 5))).shape
+    (2, 3, 5)
+    """
+    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+        lead = a.shape[:-1]
+        r = xp.matmul(a.reshape(_prod(lead), a.shape[-1]), b)
+        return r.reshape(lead + (b.shape[1],))
+    return xp.matmul(a, b)
 
 
 def _tn_left(a, b, xp):
@@ -50,6 +71,9 @@ class Product(Node):
     name = "matmul"
     save = ((0, 1), (1, 0))  # each factor only for the other's gradient
     summed_a = None  # the gradient of a 2-D ``a`` broadcast over a batch, if set
+    # Whether b's gradient for a matrix b and a batched a is grad_b on a and g with their
+    # leading dims folded into rows (true for a @ b and a @ b^T, whose rows are a's rows).
+    rows_b = True
 
     @classmethod
     def forward(cls, ctx, be, a, b):
@@ -70,9 +94,15 @@ class Product(Node):
                 if ga._data.shape != sa:
                     ga = sum_to(ga, sa)
         if nb is not None:
-            gb = self.grad_b(g, a)
-            if gb._data.shape != sb:
-                gb = sum_to(gb, sb)
+            if len(sb) == 2 and len(sa) > 2 and self.rows_b:
+                # A matrix b applied to a batch: its gradient sums over the batch, which is
+                # one product of the batch folded into rows (not one product per matrix,
+                # then a sum).
+                gb = self.grad_b(g.reshape(-1, g._data.shape[-1]), a.reshape(-1, sa[-1]))
+            else:
+                gb = self.grad_b(g, a)
+                if gb._data.shape != sb:
+                    gb = sum_to(gb, sb)
         return ga, gb
 
     def jvp(self, inputs, out, ta, tb):
@@ -92,7 +122,7 @@ def _mm(a, b):
 class MatMulNT(Product):
     """``a @ b^T``: dA = dC B, dB = dC^T A."""
 
-    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, _swap(b, xp)))
+    kernel = staticmethod(lambda xp, a, b: rows_matmul(xp, a, _swap(b, xp)))
     call = staticmethod(lambda a, b: matmul_nt(a, b))
     grad_a = staticmethod(lambda g, b: _mm(g, b))
     grad_b = staticmethod(lambda g, a: matmul_tn(g, a))
@@ -101,6 +131,7 @@ class MatMulNT(Product):
 class MatMulTN(Product):
     """``a^T @ b``: dA = B dC^T, dB = A dC."""
 
+    rows_b = False  # (a^T's rows are a's columns)
     kernel = staticmethod(lambda xp, a, b: xp.matmul(
         a.swapaxes(-1, -2) if b.ndim == 2 else _tn_left(a, b, xp), b))
     call = staticmethod(lambda a, b: matmul_tn(a, b))
@@ -187,6 +218,7 @@ def reused_nt(g, b):
 
 _ndarray = np.ndarray
 _CPU = _device.CPU
+_prod = math.prod
 
 # linalg imports this module first thing; ``_mm`` reads ``matmul`` from it at call time (an
 # import statement inside a vjp costs about 1 us per call).
