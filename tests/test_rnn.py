@@ -451,3 +451,30 @@ def test_numba_kernels_match_reference(dt):
               for mod, f in zip((ref_rnn, numba_rnn), fw)]
         _all_close(fw[0], fw[1], forward=True)
         _all_close(bw[0], bw[1])
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_layer_adds_its_hidden_bias_to_the_input_bias_not_to_every_step(kind):
+    # RNN / LSTM: b_hh is added to each step's input projection as it is, so it joins b_ih
+    # (one add of two bias vectors, then the bias goes into the product's output) instead
+    # of a pass over (T, B, gates) in the scan. A GRU's b_hn sits inside r * (...): its scan
+    # keeps b_hh. Gradients against PyTorch: test_layer_matches_torch.
+    m = getattr(tg.nn, kind)(3, 4, num_layers=2, bidirectional=True)
+    out = m(tg.randn(5, 2, 3))[0]
+    nodes, stack, seen = [], [out.grad_fn], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        nodes.append(n)
+        stack.extend(e[0] for e in n.next if e is not None)
+    scans = [n for n in nodes if n.name.endswith("_scan")]
+    adds = [n for n in nodes if n.name == "add"]
+    assert len(scans) == 4
+    gates = {"RNN": 4, "LSTM": 16, "GRU": 12}[kind]
+    if kind == "GRU":
+        assert all(n.next[-1] is not None for n in scans) and not adds
+    else:
+        assert all(n.next[-1] is None for n in scans)
+        assert len(adds) == 4 and all(n.shapes == ((gates,), (gates,)) for n in adds)

@@ -24,8 +24,8 @@ from __future__ import annotations
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import Node
-from tapegrad.ops.linalg import matmul
-from tapegrad.ops.shape import chunk, stack, transpose
+from tapegrad.nn.functional import linear as _linear
+from tapegrad.ops.shape import chunk, stack
 from tapegrad.ops.unary import relu, sigmoid, tanh
 from tapegrad.tensor import Tensor
 
@@ -34,13 +34,12 @@ __all__ = ["rnn_step", "lstm_step", "gru_step", "rnn_tanh_cell", "rnn_relu_cell"
 
 
 def linear(x, w, b=None):
-    """``x @ w.T + b``.
+    """``x @ w.T + b`` (``nn.functional.linear``: one fused op with its bias).
 
     >>> linear(tapegrad.ones(2, 3), tapegrad.ones(4, 3)).shape
     tapegrad.Size([2, 4])
     """
-    y = matmul(x, transpose(w, 0, 1))
-    return y if b is None else y + b
+    return _linear(x, w, b)
 
 
 # ---- one step (the single statement of the math) --------------------------------------------

@@ -202,9 +202,15 @@ class RNNBase(Module):
                 w_ih, w_hh = self._parameters[names[0]], self._parameters[names[1]]
                 b_ih = self._parameters[names[2]] if self.bias else None
                 b_hh = self._parameters[names[3]] if self.bias else None
-                # One matmul projects every time step at once.
+                # One matmul projects every time step at once. Outside a GRU (whose b_hn sits
+                # inside r * (W_hn h + b_hn)), b_hh is added to each step's projection as it
+                # is: it joins b_ih there, in the product's output, instead of costing the
+                # scan a pass over (T, B, gates) (both biases get the same gradient).
                 flat = reshape(layer_in, (n_steps * batch, layer_in.shape[2]))
-                xw = reshape(ops.linear(flat, w_ih, b_ih), (n_steps, batch, gate_size))
+                b_in = b_ih
+                if b_hh is not None and self.mode != "GRU":
+                    b_in, b_hh = b_ih + b_hh, None
+                xw = reshape(ops.linear(flat, w_ih, b_in), (n_steps, batch, gate_size))
                 h = zero if h0 is None else h0[k]
                 reverse = direction == 1
                 last = 0 if reverse else n_steps - 1
