@@ -31,6 +31,9 @@ def _F(lib):
 # name: (input shapes, loss(lib, *inputs, *extras), extras(lib))
 CASES = {
     "softmax 256x1000": ([(256, 1000)], lambda L, x: (_F(L).softmax(x, -1) * x).sum(), None),
+    # Attention scores: 8 x 4 heads of 64 x 64, softmax over rows of 64.
+    "softmax 8x4x64x64": ([(8, 4, 64, 64)], lambda L, x: (_F(L).softmax(x, -1) * x).sum(),
+                          None),
     "log_softmax 256x1000": ([(256, 1000)], lambda L, x: (_F(L).log_softmax(x, -1) * x).sum(),
                              None),
     "cross_entropy 256x1000": ([(256, 1000)], lambda L, x, t: _F(L).cross_entropy(x, t),

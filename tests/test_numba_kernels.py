@@ -246,6 +246,23 @@ def test_softmax(name, dt):
     big = np.array([[1000.0, 0.0, -1000.0], [np.nan, 1.0, 2.0], [-np.inf, 0.0, 1.0]], dt)
     _check(name, big, 1, dt=dt)
     _check(name, _special_rows(rng, 8, 600, dt), 1, dt=dt)
+    # Short rows past _LARGE_SOFTMAX: the row maxima of numba_softmax._rows_max.
+    _check(name, _special_rows(rng, 40, 60, dt), 1, dt=dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_row_maxima_equal_numpys(dt):
+    from tapegrad.backends import numba_softmax
+
+    rng = np.random.default_rng(12)
+    for n in [1, 2, 7, 8, 9, 16, 17, 64, 511, 512, 700]:  # (from 512 on: NumPy's max)
+        x = rng.standard_normal((37, n)).astype(dt)
+        x[0, -1] = 50.0  # the maximum in the remainder loop, then in each of the 8 lanes
+        x[1, :] = -np.inf
+        x[2, n // 2] = np.inf
+        for k in range(min(n, 8)):
+            x[3 + k, k] = 60.0
+        np.testing.assert_array_equal(numba_softmax._maxes(x), x.max(axis=1))
 
 
 @pytest.mark.parametrize("dt", DTYPES)
@@ -269,6 +286,8 @@ def _special_rows(rng, n, c, dt):
     x[1, 5] = np.nan
     x[2, 7] = -np.inf
     x[3] = -np.inf
+    x[4, 0] = np.nan  # (first in its row: the running maxima start from it)
+    x[5, 3] = np.inf
     return x
 
 
@@ -392,6 +411,9 @@ def test_cross_entropy(dt):
     _check("cross_entropy", x, t, valid, dt=dt)
     lse = REF["cross_entropy"](x, t, valid)[1]
     _check("cross_entropy_backward", np.asarray(2.0, dt), x, lse, t, valid, 0.5, dt=dt)
+    x = _special_rows(rng, 80, 60, dt)  # short rows past _LARGE_CE
+    t, valid = rng.integers(0, 60, 80), rng.random(80) < 0.8
+    _check("cross_entropy", x, t, valid, dt=dt)
     xt = rng.standard_normal((5, 4)).astype(dt).T  # non-contiguous: the reference path
     _check("cross_entropy", xt, np.zeros(4, np.int64), np.ones(4, bool), dt=dt)
 
