@@ -27,7 +27,9 @@ class LinearBias(Node):
 
     @staticmethod
     def forward(ctx, be, x, w, b):
-        out = rows_matmul(be.xp, x, w.swapaxes(-1, -2))  # (a batch of rows: one product)
+        wt = w.swapaxes(-1, -2)
+        # (A batch of rows: one product; a 2-D x, the commonest, without the helper's call.)
+        out = be.xp.matmul(x, wt) if x.ndim < 3 else rows_matmul(be.xp, x, wt)
         out += b  # (a fresh array of the right dtype: written in place)
         return out
 

@@ -122,7 +122,8 @@ def _mm(a, b):
 class MatMulNT(Product):
     """``a @ b^T``: dA = dC B, dB = dC^T A."""
 
-    kernel = staticmethod(lambda xp, a, b: rows_matmul(xp, a, _swap(b, xp)))
+    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, _swap(b, xp)) if a.ndim < 3 else
+                          rows_matmul(xp, a, _swap(b, xp)))
     call = staticmethod(lambda a, b: matmul_nt(a, b))
     grad_a = staticmethod(lambda g, b: _mm(g, b))
     grad_b = staticmethod(lambda g, a: matmul_tn(g, a))
