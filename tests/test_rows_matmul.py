@@ -71,3 +71,19 @@ def test_a_batch_times_a_matrix_makes_only_2d_products(monkeypatch, op, bias):
     np.testing.assert_allclose(x.grad.numpy(), g @ ws, rtol=1e-12)
     np.testing.assert_allclose(w.grad.numpy(), np.einsum("bno,bni->oi", g, xs), rtol=1e-12)
 
+
+
+@pytest.mark.parametrize("sx, sw", [((2, 3, 0), (0, 5)), ((2, 0, 4), (4, 5)), ((0, 3, 4), (4, 5)),
+                                    ((2, 3, 4), (4, 0))])
+def test_empty_batches_differentiate(sx, sw):
+    # The folded products reshape to (rows, k) with the row count spelled out: reshape(-1, 0)
+    # of an empty array is ambiguous (and raises).
+    for op in (lambda x, w: x @ w, lambda x, w: tg.nn.functional.linear(x, w.t(), None),
+               lambda x, w: tg.nn.functional.linear(x, w.t(), tg.zeros(sw[1]))):
+        x = tg.zeros(*sx, requires_grad=True)
+        w = tg.zeros(*sw, requires_grad=True)
+        y = op(x, w)
+        assert tuple(y.shape) == sx[:-1] + sw[1:]
+        y.sum().backward()
+        assert tuple(x.grad.shape) == sx and tuple(w.grad.shape) == sw
+        assert not x.grad.numpy().any() and not w.grad.numpy().any()

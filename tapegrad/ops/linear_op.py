@@ -11,6 +11,8 @@ tapegrad.Size([2, 4])
 
 from __future__ import annotations
 
+import math
+
 from tapegrad.autograd.node import Node
 from tapegrad.ops import linalg as _linalg
 from tapegrad.ops.elementwise import sum_to
@@ -42,7 +44,10 @@ class LinearBias(Node):
             if g._data.ndim == 2:
                 gw = matmul_tn(g, x)
             else:  # every leading dim is a row of the product
-                gw = matmul_tn(g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1]))
+                # (Row counts spelled out: reshape(-1, 0) is ambiguous for an empty g.)
+                gs, xs = g._data.shape, x._data.shape
+                gw = matmul_tn(g.reshape(math.prod(gs[:-1]), gs[-1]),
+                               x.reshape(math.prod(xs[:-1]), xs[-1]))
         gb = sum_to(g, (g._data.shape[-1],)) if nb is not None else None
         return gx, gw, gb
 

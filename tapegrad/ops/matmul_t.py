@@ -98,7 +98,9 @@ class Product(Node):
                 # A matrix b applied to a batch: its gradient sums over the batch, which is
                 # one product of the batch folded into rows (not one product per matrix,
                 # then a sum).
-                gb = self.grad_b(g.reshape(-1, g._data.shape[-1]), a.reshape(-1, sa[-1]))
+                gs = g._data.shape  # (row counts spelled out: -1 is ambiguous when empty)
+                gb = self.grad_b(g.reshape(_prod(gs[:-1]), gs[-1]),
+                                 a.reshape(_prod(sa[:-1]), sa[-1]))
             else:
                 gb = self.grad_b(g, a)
                 if gb._data.shape != sb:
