@@ -117,3 +117,42 @@ def test_against_pytorch_piece_counts_and_gradients():
             got.append(([tuple(p.shape) for p in ps], x.grad.numpy()))
         assert got[0][0] == got[1][0], args
         np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12, atol=1e-12)
+
+
+def test_random_splits_against_pytorch_to_second_order():
+    # Random shapes (empty dims included), dims, split specs and subsets of the pieces used:
+    # piece shapes, gradients and gradients of gradients as PyTorch's, and whether the
+    # gradient is part of a graph (an empty piece may carry it: cat keeps empty 1-D inputs).
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        nd = int(rng.integers(1, 4))
+        shape = tuple(int(s) for s in rng.integers(0, 6, nd))
+        dim = int(rng.integers(-nd, nd))
+        kind = ("split", "split_sizes", "chunk", "unbind")[trial % 4]
+        n = shape[dim]
+        cuts = sorted(int(c) for c in rng.integers(0, n + 1, 2))
+        args = {"split": (int(rng.integers(1, 4)), dim),
+                "split_sizes": ([cuts[0], cuts[1] - cuts[0], n - cuts[1]], dim),
+                "chunk": (int(rng.integers(1, 5)), dim), "unbind": (dim,)}[kind]
+        x0 = rng.standard_normal(shape)
+        got = []
+        for lib in (tg, torch):
+            x = lib.tensor(x0, requires_grad=True)
+            ps = getattr(x, kind.replace("_sizes", ""))(*args)
+            used = [k for k in range(len(ps)) if (k * 7 + trial) % 3]
+            row = [tuple(p.shape) for p in ps]
+            if used:
+                loss = sum(((ps[k] * (k + 1)).sin() ** 2).sum() for k in used)
+                (g,) = lib.autograd.grad(loss, x, create_graph=True)
+                row += [g.requires_grad, g.detach().numpy()]
+                if g.requires_grad:
+                    row.append(lib.autograd.grad((g * g).sum(), x)[0].numpy())
+            got.append(row)
+        ours, theirs = got
+        assert len(ours) == len(theirs), (trial, kind, shape, args)
+        for a, b in zip(ours, theirs):
+            if isinstance(a, np.ndarray):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+            else:
+                assert a == b, (trial, kind, shape, args)

@@ -404,8 +404,12 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of Tensors")
-    # PyTorch skips legacy empty 1-D tensors of shape (0,).
-    ts = [x for x in tensors if not (x.ndim == 1 and x._data.shape[0] == 0)] or tensors[:1]
+    # PyTorch skips legacy empty 1-D tensors of shape (0,) beside tensors of more dims. Among
+    # 1-D tensors they join like any other (and stay in the graph: an empty piece of a split
+    # may carry the only gradient that requires grad).
+    ts = tensors
+    if any(x.ndim != 1 for x in tensors):
+        ts = [x for x in tensors if not (x.ndim == 1 and x._data.shape[0] == 0)] or tensors
     ref = ts[0]
     if ref.ndim == 0:
         raise RuntimeError("cat: zero-dimensional tensor (at position 0) cannot be "
