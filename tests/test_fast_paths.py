@@ -480,3 +480,29 @@ def test_linear_shape_errors_still_name_both_shapes():
         tg.nn.functional.linear(tg.ones(2, 3), tg.ones(4, 5), tg.ones(4))
     with pytest.raises(RuntimeError):
         tg.nn.functional.linear(tg.ones(2, 3), tg.ones(4, 3), tg.ones(3))  # bias of 3 for 4
+
+
+@pytest.mark.parametrize("idx", [(slice(1, 3),), (slice(None), 2), (Ellipsis, slice(0, 4, 2)),
+                                 (None, 1, slice(None, None, -1))], ids=str)
+def test_basic_index_backward_writes_the_gradient_without_adding(monkeypatch, idx):
+    # Each element is reached at most once: the padded gradient is written into zeros
+    # (the index_add kernel, which reads them back, is not called).
+    from tapegrad import backends
+
+    x0 = np.arange(24.0).reshape(4, 6)
+    x = tg.tensor(x0, requires_grad=True)
+    y = x[idx]
+    g = np.random.default_rng(0).standard_normal(tuple(y.shape))
+
+    def boom(*a):
+        raise AssertionError("index_add called for a basic index")
+
+    monkeypatch.setitem(backends.CPU_BACKEND.k, "index_add", boom)
+    y.backward(tg.tensor(g))
+    monkeypatch.undo()
+    want = np.zeros_like(x0)
+    np.add.at(want, idx, g[0] if idx[0] is None else g)
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+    x.grad = None
+    x[[0, 0, 2]].sum().backward()  # repeated integer indices still accumulate
+    np.testing.assert_array_equal(x.grad.numpy()[:, 0], [2.0, 0.0, 1.0, 0.0])

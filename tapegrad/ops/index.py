@@ -95,7 +95,12 @@ class IndexAddInto(Node):
     def forward(ctx, be, g, shape, idx):
         ctx.idx = idx
         z = be.xp.zeros(shape, dtype=g.dtype)
-        be.k["index_add"](z, idx, g)
+        if all(i is None or i is Ellipsis or type(i) is slice or type(i) is int for i in idx):
+            # Basic indexing reaches each element at most once: g is written, not added
+            # (the zeros are not read back: 146 -> 71 us for half of 256 x 1024 float32).
+            z[idx] = g
+        else:
+            be.k["index_add"](z, idx, g)
         return z
 
     def vjp(self, gg):
