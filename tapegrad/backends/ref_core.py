@@ -81,6 +81,12 @@ def index_add(z, idx, g):
         np.add.at(z, idx, g)
 
 
+def where(cond, a, b):
+    """``a`` where ``cond`` holds, else ``b`` (arrays or numbers, already of the result
+    dtype), broadcast together."""
+    return np.where(cond, a, b)
+
+
 def sum_all(x):
     """The sum of every element of ``x``, in its dtype (a NumPy scalar or a 0-d array)."""
     return x.sum()
@@ -98,4 +104,5 @@ KERNELS = {
     "relu": relu,
     "relu_backward": relu_backward,
     "erf": erf,
+    "where": where,
 }

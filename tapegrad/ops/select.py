@@ -27,8 +27,8 @@ class Where(Node):
             raise RuntimeError(f"where: expected condition to be a bool tensor, got "
                                f"{getattr(cond, 'dtype', type(cond).__name__)}")
         try:
-            return be.xp.where(cond, cast_array(a, dt), cast_array(b, dt)).astype(dt.np,
-                                                                                copy=False)
+            return be.k["where"](cond, cast_array(a, dt), cast_array(b, dt)).astype(dt.np,
+                                                                                   copy=False)
         except ValueError:
             broadcast_shapes("where", np.shape(cond), np.shape(a), np.shape(b))
             raise
