@@ -153,8 +153,43 @@ def _softplus(x, beta, threshold, out):
             out.flat[i] = ((a if a > 0 else 0.0) + math.log1p(math.exp(-abs(a)))) / beta
 
 
+@njit(**_JIT)
+def _softplus_pre(x, beta, out):
+    for i in range(x.size):
+        out[i] = -abs(x[i] * beta)
+
+
+@njit(**_JIT)
+def _softplus_post(x, beta, threshold, out):
+    # out holds log1p(exp(-|beta x|)); a NaN stays NaN (it fails both comparisons).
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        v = x[i]
+        a = v * beta
+        out[i] = v if a > threshold else ((a if a > zero else zero) + out[i]) / beta
+
+
+def _softplus_large(x, beta, threshold):
+    # Large float32: NumPy's SIMD exp and log1p between two loops, in float32 (the scalar
+    # loop calls libm's exp and log1p per element in float64: ~18 ms on 256 x 1024).
+    xf = x.reshape(-1)
+    out = _empty(x.shape, x.dtype)
+    of = out.reshape(-1)
+    b = _F32.type(beta)
+    _softplus_pre(xf, b, of)
+    np.exp(of, out=of)
+    np.log1p(of, out=of)
+    _softplus_post(xf, b, _F32.type(threshold), of)
+    return out
+
+
 def softplus(x, beta, threshold):
     if _fast1(x) and type(beta) in (int, float) and type(threshold) in (int, float):
+        if x.dtype is _F32 and x.size >= _LARGE_GELU and beta:
+            try:
+                return _softplus_large(x, beta, threshold)
+            except NumbaError:
+                return fallback("softplus", R.softplus, x, beta, threshold)
         out = _empty(x.shape, x.dtype)
         try:
             _softplus(x, float(beta), float(threshold), out)
