@@ -83,8 +83,9 @@ def _row_sums(e, out):
 
 @njit(**_JIT)
 def _sub_rows(x, m, out):
-    # out[i] = x[i] - m[i] (out may be x): NumPy's broadcast subtract of a column takes
-    # ~1.8x as long on 256 x 1000 float32 (its inner loop is not the SIMD one).
+    # out[i] = x[i] - m[i] (out may be x, but runs faster apart): NumPy's broadcast
+    # subtract of a column takes ~1.8x as long on 256 x 1000 float32 (its inner loop is
+    # not the SIMD one).
     rows, n = x.shape
     for i in range(rows):
         r, o, mi = x[i], out[i], m[i]
@@ -173,8 +174,12 @@ def _exp_rows(d, out):
 def _softmax_large(x, log):
     x2 = x.reshape(-1, x.shape[-1])
     d = _minus_rows(x2, _maxes(x2))  # NaN rows stay NaN, as in the ref
-    if log:  # d - log(sum(exp(d))): the exponentials go to a scratch array
-        _sub_rows(d, np.log(_exp_rows(d, np.empty_like(d))).astype(x.dtype), d)
+    if log:  # d - log(sum(exp(d))): the exponentials go to a scratch array, which then
+        # takes the result (a loop writing over its own input runs 1.7-2.5x slower: LLVM's
+        # overlap check sends it to the scalar path)
+        e = np.empty_like(d)
+        _sub_rows(d, np.log(_exp_rows(d, e)).astype(x.dtype), e)
+        d = e
     else:
         _scale_rows(d, (1.0 / _exp_rows(d, d)).astype(x.dtype))
     return d.reshape(x.shape)
@@ -223,7 +228,7 @@ def _softmax_bwd(g, y, out):
 
 @njit(**_JIT_SUM)
 def _log_softmax_bwd(g, e, out):
-    # out = g - exp(y) * sum(g) row by row, ``e`` holding exp(y) (out may be e).
+    # out = g - exp(y) * sum(g) row by row, ``e`` holding exp(y).
     rows, n = g.shape
     for i in range(rows):
         gr = g[i]
@@ -244,9 +249,12 @@ def _backward_call(name, ref, g, y, dim, log):
             g2, y2 = gc.reshape(-1, n), y.reshape(-1, n)
             try:
                 if log:
-                    e = np.exp(y2)  # (NumPy's SIMD exp; the loop writes over it)
-                    _log_softmax_bwd(g2, e, e)
-                    return e.reshape(y.shape)
+                    e = np.exp(y2)  # (NumPy's SIMD exp)
+                    # (into a fresh array: written over e, the loop ran 4x slower, see
+                    # _softmax_large)
+                    out = _empty(y.shape, y.dtype)
+                    _log_softmax_bwd(g2, e, out.reshape(-1, n))
+                    return out
                 out = _empty(y.shape, y.dtype)
                 _softmax_bwd(g2, y2, out.reshape(-1, n))
                 return out
