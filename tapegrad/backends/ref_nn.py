@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from tapegrad.backends.ref_core import erf
+from tapegrad.backends.ref_core import erf, sigmoid
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -72,6 +72,18 @@ def softplus(x, beta, threshold):
     bx = x * beta
     soft = np.logaddexp(0.0, bx) / beta
     return np.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+
+def silu(x):
+    """x * sigmoid(x)."""
+    return x * sigmoid(x)
+
+
+def silu_backward(g, x):
+    """g * silu'(x) = g * s (1 + x (1 - s)), s = sigmoid(x)."""
+    s = sigmoid(x)
+    one = np.asarray(1, dtype=s.dtype)
+    return g * (s * (one + x * (one - s)))
 
 
 def leaky_relu(x, slope):
@@ -208,6 +220,8 @@ KERNELS = {
     "gelu": gelu,
     "gelu_backward": gelu_backward,
     "softplus": softplus,
+    "silu": silu,
+    "silu_backward": silu_backward,
     "leaky_relu": leaky_relu,
     "leaky_relu_backward": leaky_relu_backward,
     "im2col": im2col,

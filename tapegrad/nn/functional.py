@@ -185,7 +185,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
-    f = lambda x: x * U.sigmoid(x)
+    f = nn_ops.silu  # (one fused op each way; the composite ran ~10 ops backward)
     return _inplace(input, f, "silu_") if inplace else f(input)
 
 

@@ -17,7 +17,8 @@ from tapegrad.ops.select import where
 from tapegrad.ops.reduce import sum as _sum
 from tapegrad.ops.unary import exp, sigmoid
 
-__all__ = ["softmax", "log_softmax", "gelu", "gelu_backward", "softplus", "leaky_relu",
+__all__ = ["softmax", "log_softmax", "gelu", "gelu_backward", "silu", "silu_backward",
+           "softplus", "leaky_relu",
            "leaky_relu_backward", "pad_constant", "unfold_nd", "fold_nd", "max_pool2d_values",
            "max_pool2d_indices", "pool_gather", "pool_scatter", "embedding_lookup"]
 
@@ -186,6 +187,64 @@ class GeluBackward(Node):
             d = tx * g * self._second(x)
             r = d if r is None else r + d
         return r
+
+
+class Silu(Node):
+    """x * sigmoid(x) as one op (its derivative another: ``SiluBackward``)."""
+
+    name = "silu"
+    save = (0,)
+
+    @staticmethod
+    def forward(ctx, be, x):
+        return be.k["silu"](x)
+
+    def vjp(self, g):
+        (x,) = self.saved
+        return (silu_backward(g, x),)
+
+    def jvp(self, inputs, out, t):
+        return silu_backward(t, inputs[0])
+
+
+class SiluBackward(Node):
+    """g * silu'(x) = g * s (1 + x (1 - s)); its derivative in x is g * silu''(x) =
+    g * s (1 - s) (2 + x (1 - 2 s)), composed below."""
+
+    name = "silu_backward"
+    save = (0, 1)
+
+    @staticmethod
+    def forward(ctx, be, g, x):
+        return be.k["silu_backward"](g, x)
+
+    @staticmethod
+    def _second(x):
+        s = sigmoid(x)
+        return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
+
+    def vjp(self, gg):
+        g, x = self.saved
+        ng, nx = self.next
+        return (silu_backward(gg, x) if ng else None,
+                gg * g * self._second(x) if nx else None)
+
+    def jvp(self, inputs, out, tg, tx):
+        g, x = inputs
+        r = None if tg is None else silu_backward(tg, x)
+        if tx is not None:
+            d = tx * g * self._second(x)
+            r = d if r is None else r + d
+        return r
+
+
+def silu(input):
+    """x * sigmoid(x), one op each way."""
+    return Silu.apply(input)
+
+
+def silu_backward(grad, input):
+    return SiluBackward.apply(grad, input)
 
 
 def gelu(input, approximate: str = "none"):
