@@ -262,7 +262,8 @@ class Pow(_Binary):
         ga = gb = None
         if na:
             if is_number(b):
-                ga = g * b * a ** (b - 1) if b != 0 else g * 0.0
+                # (b == 2, the commonest, without the a ** 1 pass: 3 ops -> 2)
+                ga = g * b * (a if b == 2 else a ** (b - 1)) if b != 0 else g * 0.0
             else:
                 # PyTorch masks exponent 0 so that 0 ** 0 has derivative 0, not nan.
                 ga = _S.where(b == 0, 0.0, g * b * a ** (b - 1))
