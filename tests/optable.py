@@ -371,6 +371,14 @@ case("nn_l1_loss_sum", lambda m, x, y: m.nn.functional.l1_loss(x, y, reduction="
      F((3, 4)), F((3, 4)))
 case("nn_huber_loss", lambda m, x, y: m.nn.functional.huber_loss(x, y, delta=0.5, reduction="none"),
      F((3, 4)), F((3, 4)))
+case("nn_smooth_l1_loss", lambda m, x, y: m.nn.functional.smooth_l1_loss(x, y), F((3, 4)),
+     F((3, 4)))
+case("nn_smooth_l1_loss_beta", lambda m, x, y: m.nn.functional.smooth_l1_loss(
+    x, y, reduction="none", beta=0.5), F((3, 4)), F((3, 4)))
+case("nn_smooth_l1_loss_beta0", lambda m, x, y: m.nn.functional.smooth_l1_loss(
+    x, y, reduction="sum", beta=0.0), F((3, 4)), F((3, 4)))
+case("nn_huber_loss_mean", lambda m, x, y: m.nn.functional.huber_loss(x, y, delta=2.0),
+     F((3, 4), -3, 3), F((3, 4)))
 case("nn_cross_entropy", lambda m, x, t: m.nn.functional.cross_entropy(x, t), F((5, 4)),
      I((5,), 4))
 case("nn_cross_entropy_smooth_weight", lambda m, x, t, w: m.nn.functional.cross_entropy(
