@@ -33,8 +33,8 @@ __all__ = ["make_backend", "KERNEL_MODULES", "fallback", "load"]
 
 # Modules whose KERNELS override the reference, in order (later ones win). Missing modules
 # are skipped: the optimizer and RNN kernels are written by their own engineers.
-KERNEL_MODULES = ("numba_core", "numba_nn", "numba_softmax", "numba_norm", "numba_optim",
-                  "numba_rnn")
+KERNEL_MODULES = ("numba_core", "numba_nn", "numba_softmax", "numba_loss", "numba_norm",
+                  "numba_optim", "numba_rnn")
 
 _TABLES: list = []        # the tables of every numba backend built (normally one)
 _LOCK = threading.Lock()

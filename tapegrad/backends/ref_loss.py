@@ -1,4 +1,4 @@
-"""Reference (plain NumPy) kernels for the fused cross-entropy of ``ops/loss_ops.py``.
+"""Reference (plain NumPy) kernels for the fused losses of ``ops/loss_ops.py``.
 
 Class-index targets over the last dim of a 2-D input (N, C): the per-row loss is
 ``logsumexp(x_i) - x_i[t_i]`` (max-subtracted, so it never overflows) and zero for rows whose
@@ -35,7 +35,20 @@ def cross_entropy_backward(g, x, lse, target, valid, scale):
     return (p * rows[:, None]).astype(x.dtype, copy=False)
 
 
+def smooth_l1(d, beta):
+    """Elementwise 0.5 d^2 / beta where |d| < beta, else |d| - beta / 2 (beta > 0)."""
+    ad = np.abs(d)
+    return np.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta).astype(d.dtype, copy=False)
+
+
+def smooth_l1_backward(g, d, beta):
+    """g * (d / beta where |d| < beta, else sign(d))."""
+    return np.where(np.abs(d) < beta, g * d / beta, g * np.sign(d)).astype(d.dtype, copy=False)
+
+
 KERNELS = {
+    "smooth_l1": smooth_l1,
+    "smooth_l1_backward": smooth_l1_backward,
     "cross_entropy": cross_entropy,
     "cross_entropy_backward": cross_entropy_backward,
 }

@@ -14,7 +14,7 @@ from tapegrad import _dtype as D
 from tapegrad.ops import nn_ops
 from tapegrad.ops import unary as U
 from tapegrad.ops.select import clamp, where
-from tapegrad.ops.loss_ops import cross_entropy_idx
+from tapegrad.ops.loss_ops import cross_entropy_idx, smooth_l1
 from tapegrad.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
@@ -115,11 +115,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
                            f"{beta}")
     _warn_size(input, target, "smooth_l1_loss")
     d = input - target
-    ad = U.abs(d)
     if beta == 0.0:
-        return _reduce(ad, reduction, "smooth_l1_loss")
-    loss = where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta)
-    return _reduce(loss, reduction, "smooth_l1_loss")
+        return _reduce(U.abs(d), reduction, "smooth_l1_loss")
+    return _reduce(smooth_l1(d, beta), reduction, "smooth_l1_loss")
 
 
 # ---- classification -------------------------------------------------------------------------

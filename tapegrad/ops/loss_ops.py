@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapegrad.autograd.node import Node
+from tapegrad.ops.nn_ops import Pointwise, PointwiseDerivative
 
 __all__ = ["cross_entropy_idx"]
 
@@ -116,6 +117,51 @@ class CrossEntropyBackward(Node):
             d = self._rows(g, keep) * p * (tx - (tx * p).sum(1, keepdim=True))
             r = d if r is None else r + d
         return r
+
+
+class SmoothL1(Pointwise):
+    """The elementwise smooth L1 of ``d`` (= input - target): 0.5 d^2 / beta where
+    |d| < beta, else |d| - beta / 2. One kernel each way; as a composite it recorded nine
+    ops forward and about fifteen backward (2.7x-3.2x PyTorch's time on 256 x 1024)."""
+
+    name = "smooth_l1"
+
+    @staticmethod
+    def forward(ctx, be, d, beta):
+        ctx.beta = beta
+        return be.k["smooth_l1"](d, beta)
+
+    def derivative(self, g, d):
+        return smooth_l1_backward(g, d, self.beta)
+
+
+class SmoothL1Backward(PointwiseDerivative):
+    """``g * (d / beta where |d| < beta, else sign(d))``; in ``d`` its derivative is
+    ``g / beta`` where |d| < beta and 0 elsewhere."""
+
+    name = "smooth_l1_backward"
+
+    @staticmethod
+    def forward(ctx, be, g, d, beta):
+        ctx.beta = beta
+        return be.k["smooth_l1_backward"](g, d, beta)
+
+    def again(self, g, d):
+        return smooth_l1_backward(g, d, self.beta)
+
+    def second(self, d):
+        from tapegrad.ops.unary import abs as _abs
+
+        return (_abs(d) < self.beta).to(d.dtype) / self.beta
+
+
+def smooth_l1(d, beta: float):
+    """Elementwise smooth L1 of ``d`` (``beta > 0``), one op each way."""
+    return SmoothL1.apply(d, beta=float(beta))
+
+
+def smooth_l1_backward(g, d, beta: float):
+    return SmoothL1Backward.apply(g, d, beta=float(beta))
 
 
 def cross_entropy_idx(input, target, valid, reduction: str):

@@ -134,35 +134,78 @@ def log_softmax(input, dim: int):
 
 
 # ---- gelu --------------------------------------------------------------------------------
-class Gelu(Node):
-    name = "gelu"
+class Pointwise(Node):
+    """A pointwise ``f`` whose derivative is an op of its own (a
+    :class:`PointwiseDerivative`): the vjp and the jvp both run it (``derivative(g, x)``)."""
+
     save = (0,)
+
+    def derivative(self, g, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def vjp(self, g):
+        (x,) = self.saved
+        return (self.derivative(g, x),)
+
+    def jvp(self, inputs, out, t):
+        return self.derivative(t, inputs[0])
+
+
+class PointwiseDerivative(Node):
+    """``g * f'(x)`` for a pointwise ``f``, as an op of its own (``GeluBackward``,
+    ``SiluBackward``, ``SmoothL1Backward``): one kernel for the first derivative, whose own
+    derivative is the op again in ``g`` and ``g * f''(x)`` in ``x``. A subclass says how to
+    run itself on another ``g`` (``again``) and what ``f''`` is (``second``, with tapegrad
+    ops, so higher orders follow)."""
+
+    save = (0, 1)
+
+    def again(self, g, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def second(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def vjp(self, gg):
+        g, x = self.saved
+        ng, nx = self.next
+        return (self.again(gg, x) if ng else None, gg * g * self.second(x) if nx else None)
+
+    def jvp(self, inputs, out, tg, tx):
+        g, x = inputs
+        r = None if tg is None else self.again(tg, x)
+        if tx is not None:
+            d = tx * g * self.second(x)
+            r = d if r is None else r + d
+        return r
+
+
+class Gelu(Pointwise):
+    name = "gelu"
 
     @staticmethod
     def forward(ctx, be, x, approximate):
         ctx.approximate = approximate
         return be.k["gelu"](x, approximate)
 
-    def vjp(self, g):
-        (x,) = self.saved
-        return (gelu_backward(g, x, self.approximate),)
-
-    def jvp(self, inputs, out, t):
-        return gelu_backward(t, inputs[0], self.approximate)
+    def derivative(self, g, x):
+        return gelu_backward(g, x, self.approximate)
 
 
-class GeluBackward(Node):
+class GeluBackward(PointwiseDerivative):
     """g * gelu'(x); its own derivative in x is g * gelu''(x), composed below."""
 
     name = "gelu_backward"
-    save = (0, 1)
 
     @staticmethod
     def forward(ctx, be, g, x, approximate):
         ctx.approximate = approximate
         return be.k["gelu_backward"](g, x, approximate)
 
-    def _second(self, x):
+    def again(self, g, x):
+        return gelu_backward(g, x, self.approximate)
+
+    def second(self, x):
         if self.approximate == "tanh":
             from tapegrad.ops.unary import tanh
 
@@ -174,68 +217,36 @@ class GeluBackward(Node):
         pdf = exp(-0.5 * x * x) * _INV_SQRT_2PI
         return pdf * (2.0 - x * x)
 
-    def vjp(self, gg):
-        g, x = self.saved
-        ng, nx = self.next
-        return (gelu_backward(gg, x, self.approximate) if ng else None,
-                gg * g * self._second(x) if nx else None)
 
-    def jvp(self, inputs, out, tg, tx):
-        g, x = inputs
-        r = None if tg is None else gelu_backward(tg, x, self.approximate)
-        if tx is not None:
-            d = tx * g * self._second(x)
-            r = d if r is None else r + d
-        return r
-
-
-class Silu(Node):
+class Silu(Pointwise):
     """x * sigmoid(x) as one op (its derivative another: ``SiluBackward``)."""
 
     name = "silu"
-    save = (0,)
 
     @staticmethod
     def forward(ctx, be, x):
         return be.k["silu"](x)
 
-    def vjp(self, g):
-        (x,) = self.saved
-        return (silu_backward(g, x),)
-
-    def jvp(self, inputs, out, t):
-        return silu_backward(t, inputs[0])
+    def derivative(self, g, x):
+        return silu_backward(g, x)
 
 
-class SiluBackward(Node):
+class SiluBackward(PointwiseDerivative):
     """g * silu'(x) = g * s (1 + x (1 - s)); its derivative in x is g * silu''(x) =
     g * s (1 - s) (2 + x (1 - 2 s)), composed below."""
 
     name = "silu_backward"
-    save = (0, 1)
 
     @staticmethod
     def forward(ctx, be, g, x):
         return be.k["silu_backward"](g, x)
 
-    @staticmethod
-    def _second(x):
+    def again(self, g, x):
+        return silu_backward(g, x)
+
+    def second(self, x):
         s = sigmoid(x)
         return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
-
-    def vjp(self, gg):
-        g, x = self.saved
-        ng, nx = self.next
-        return (silu_backward(gg, x) if ng else None,
-                gg * g * self._second(x) if nx else None)
-
-    def jvp(self, inputs, out, tg, tx):
-        g, x = inputs
-        r = None if tg is None else silu_backward(tg, x)
-        if tx is not None:
-            d = tx * g * self._second(x)
-            r = d if r is None else r + d
-        return r
 
 
 def silu(input):
