@@ -7,7 +7,10 @@ others blocked forever in a collective.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+import traceback
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "get_rank",
            "get_world_size", "get_backend", "is_available", "is_mpi_available",
@@ -104,10 +107,26 @@ def _init_nccl(comm):
 def _abort_on_error(exc_type, exc, tb):
     # Print the traceback, then take every rank down: the others may be waiting in a
     # collective that this rank will never join.
-    (_prev_excepthook or sys.__excepthook__)(exc_type, exc, tb)
+    hook = _prev_excepthook or sys.__excepthook__
+    if hook is sys.__excepthook__:
+        # One write of the whole traceback, then a moment for the launcher to forward it:
+        # Abort tears the job down at once, and a CI run once lost the traceback's last
+        # lines (the exception itself) that mpiexec had not yet passed on.
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        sys.stderr.flush()
+        try:
+            os.write(2, text.encode("utf-8", "replace"))
+        except OSError:
+            hook(exc_type, exc, tb)
+    else:
+        hook(exc_type, exc, tb)
     sys.stderr.flush()
     if _GROUP is not None and _GROUP.size > 1:
+        time.sleep(_DRAIN_S)
         _GROUP.comm.Abort(1)
+
+
+_DRAIN_S = 0.3  # (a crash path: a third of a second is nothing next to a hung job)
 
 
 def _group() -> _Group:
