@@ -44,7 +44,7 @@ def _smooth_l1_backward(g, d, beta, out):
 
 def smooth_l1(d, beta):
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2, in one pass."""
-    if _fast1(d) and d.flags.c_contiguous and type(beta) in (int, float) and beta > 0:
+    if _fast1(d) and type(beta) in (int, float) and beta > 0:
         out = _empty(d.shape, d.dtype)
         try:
             _smooth_l1(d, d.dtype.type(beta), out)
@@ -57,7 +57,7 @@ def smooth_l1(d, beta):
 def smooth_l1_backward(g, d, beta):
     """g * (d / beta where |d| < beta, else sign(d)), in one pass (a broadcast ``g``, the
     gradient of a mean, is copied to C order first)."""
-    gc = _grad_c(g, d) if _fast1(d) and d.flags.c_contiguous else None
+    gc = _grad_c(g, d) if _fast1(d) else None
     if gc is not None and type(beta) in (int, float) and beta > 0:
         out = _empty(d.shape, d.dtype)
         try:

@@ -219,7 +219,7 @@ def _silu_grad(g, x, s):
 
 def silu(x):
     """x * sigmoid(x): the sigmoid kernel (NumPy's SIMD tanh on large arrays), then one pass."""
-    if _fast1(x) and x.flags.c_contiguous:
+    if _fast1(x):
         s = _sigmoid(x)
         try:
             _times(x.reshape(-1), s.reshape(-1))
@@ -232,7 +232,7 @@ def silu(x):
 def silu_backward(g, x):
     """g * s (1 + x (1 - s)) with s = sigmoid(x) recomputed: two passes after the sigmoid
     (the composite x * sigmoid(x) ran ~10 ops and temporaries backward)."""
-    gc = _grad_c(g, x) if _fast1(x) and x.flags.c_contiguous else None
+    gc = _grad_c(g, x) if _fast1(x) else None
     if gc is not None:
         s = _sigmoid(x)
         try:

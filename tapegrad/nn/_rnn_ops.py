@@ -24,22 +24,15 @@ from __future__ import annotations
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import Node
-from tapegrad.nn.functional import linear as _linear
+# ``x @ w.T + b``: the functional linear (one fused op with its bias), named here for the
+# step functions and the layers (``ops.linear``).
+from tapegrad.nn.functional import linear
 from tapegrad.ops.shape import chunk, stack
 from tapegrad.ops.unary import relu, sigmoid, tanh
 from tapegrad.tensor import Tensor
 
 __all__ = ["rnn_step", "lstm_step", "gru_step", "rnn_tanh_cell", "rnn_relu_cell",
            "lstm_cell", "gru_cell", "rnn_scan", "lstm_scan", "gru_scan", "linear"]
-
-
-def linear(x, w, b=None):
-    """``x @ w.T + b`` (``nn.functional.linear``: one fused op with its bias).
-
-    >>> linear(tapegrad.ones(2, 3), tapegrad.ones(4, 3)).shape
-    tapegrad.Size([2, 4])
-    """
-    return _linear(x, w, b)
 
 
 # ---- one step (the single statement of the math) --------------------------------------------

@@ -21,9 +21,7 @@ class MatMul(Product):
     """Batched, broadcasting product of two tensors of at least 2 dims: dA = dC B^T and
     dB = A^T dC, each one op (no transpose view to record and undo)."""
 
-    # (A 2-D ``a``, the commonest, calls BLAS without the helper's call.)
-    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, b) if a.ndim < 3 else
-                          rows_matmul(xp, a, b))
+    kernel = staticmethod(lambda xp, a, b: rows_matmul(xp, a, b))
     call = staticmethod(lambda a, b: matmul(a, b))
     grad_a = staticmethod(lambda g, b: reused_nt(g, b))
     grad_b = staticmethod(lambda g, a: matmul_tn(a, g))

@@ -11,12 +11,10 @@ tapegrad.Size([2, 4])
 
 from __future__ import annotations
 
-import math
-
 from tapegrad.autograd.node import Node
 from tapegrad.ops import linalg as _linalg
 from tapegrad.ops.elementwise import sum_to
-from tapegrad.ops.matmul_t import matmul_nt, matmul_tn, rows_matmul
+from tapegrad.ops.matmul_t import fold_rows, matmul_nt, matmul_tn, rows_matmul
 
 __all__ = ["LinearBias", "linear_bias"]
 
@@ -29,9 +27,7 @@ class LinearBias(Node):
 
     @staticmethod
     def forward(ctx, be, x, w, b):
-        wt = w.swapaxes(-1, -2)
-        # (A batch of rows: one product; a 2-D x, the commonest, without the helper's call.)
-        out = be.xp.matmul(x, wt) if x.ndim < 3 else rows_matmul(be.xp, x, wt)
+        out = rows_matmul(be.xp, x, w.swapaxes(-1, -2))  # (a batch of rows: one product)
         out += b  # (a fresh array of the right dtype: written in place)
         return out
 
@@ -44,10 +40,7 @@ class LinearBias(Node):
             if g._data.ndim == 2:
                 gw = matmul_tn(g, x)
             else:  # every leading dim is a row of the product
-                # (Row counts spelled out: reshape(-1, 0) is ambiguous for an empty g.)
-                gs, xs = g._data.shape, x._data.shape
-                gw = matmul_tn(g.reshape(math.prod(gs[:-1]), gs[-1]),
-                               x.reshape(math.prod(xs[:-1]), xs[-1]))
+                gw = matmul_tn(fold_rows(g), fold_rows(x))
         gb = sum_to(g, (g._data.shape[-1],)) if nb is not None else None
         return gx, gw, gb
 

@@ -23,7 +23,7 @@ from tapegrad.backends.aligned import empty as _aligned_empty
 # (A module-level import: inside a vjp, an import statement costs ~1 us per call.)
 from tapegrad.ops.elementwise import sum_to
 
-__all__ = ["Product", "matmul_nt", "matmul_tn", "reused_nt", "rows_matmul"]
+__all__ = ["Product", "matmul_nt", "matmul_tn", "reused_nt", "rows_matmul", "fold_rows"]
 
 
 def _swap(x, xp):
@@ -44,11 +44,19 @@ def rows_matmul(xp, a, b):
     >>> rows_matmul(np, np.ones((2, 3, 4)), np.ones((4, 5))).shape
     (2, 3, 5)
     """
-    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:  # (a 2-D a: one test)
         lead = a.shape[:-1]
         r = xp.matmul(a.reshape(_prod(lead), a.shape[-1]), b)
         return r.reshape(lead + (b.shape[1],))
     return xp.matmul(a, b)
+
+
+def fold_rows(t):
+    """Tensor ``t`` as a matrix whose rows run over all its leading dims (the tapegrad-op
+    counterpart of ``rows_matmul``'s fold; the row count spelled out, as ``reshape(-1, 0)``
+    of an empty tensor is ambiguous)."""
+    s = t._data.shape
+    return t.reshape(_prod(s[:-1]), s[-1])
 
 
 def _tn_left(a, b, xp):
@@ -98,9 +106,7 @@ class Product(Node):
                 # A matrix b applied to a batch: its gradient sums over the batch, which is
                 # one product of the batch folded into rows (not one product per matrix,
                 # then a sum).
-                gs = g._data.shape  # (row counts spelled out: -1 is ambiguous when empty)
-                gb = self.grad_b(g.reshape(_prod(gs[:-1]), gs[-1]),
-                                 a.reshape(_prod(sa[:-1]), sa[-1]))
+                gb = self.grad_b(fold_rows(g), fold_rows(a))
             else:
                 gb = self.grad_b(g, a)
                 if gb._data.shape != sb:
@@ -124,8 +130,7 @@ def _mm(a, b):
 class MatMulNT(Product):
     """``a @ b^T``: dA = dC B, dB = dC^T A."""
 
-    kernel = staticmethod(lambda xp, a, b: xp.matmul(a, _swap(b, xp)) if a.ndim < 3 else
-                          rows_matmul(xp, a, _swap(b, xp)))
+    kernel = staticmethod(lambda xp, a, b: rows_matmul(xp, a, _swap(b, xp)))
     call = staticmethod(lambda a, b: matmul_nt(a, b))
     grad_a = staticmethod(lambda g, b: _mm(g, b))
     grad_b = staticmethod(lambda g, a: matmul_tn(g, a))

@@ -473,6 +473,8 @@ class Split(Node):
 
     name = "split"
     multi_output = True
+    squeeze = False  # Unbind: each piece loses the split dim
+    join = staticmethod(lambda parts, dim: cat(parts, dim))  # the vjp's join of the pieces
 
     @classmethod
     def forward(cls, ctx, be, x, dim, sizes):
@@ -501,9 +503,6 @@ class Split(Node):
                     shape[self.dim] = self.sizes[k]
                 parts[k] = zeros(*shape, dtype=ref.dtype, device=ref.device)
         return parts
-
-    squeeze = False  # Unbind: each piece loses the split dim
-    join = staticmethod(lambda parts, dim: cat(parts, dim))
 
     def jvp(self, inputs, out, t):
         return _pieces(type(self), t, self.dim, self.sizes)
