@@ -62,3 +62,4 @@ from tapegrad.serialization import load, save  # noqa: E402
 from tapegrad import utils  # noqa: E402,F401
 from tapegrad import nn  # noqa: E402,F401
 from tapegrad import viz  # noqa: E402,F401
+from tapegrad.compiler import compile  # noqa: E402,A001

@@ -12,6 +12,7 @@ from tapegrad import _dtype as D
 from tapegrad._device import CPU, device
 from tapegrad._size import Size
 from tapegrad._tensor_methods import TensorMethods
+from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd import node as _node_mod
 from tapegrad.autograd.grad_mode import STATE as _GRAD
 
@@ -201,6 +202,8 @@ class Tensor(TensorMethods):
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The NumPy array behind a CPU tensor (shared memory)."""
+        if _hs.TRACER is not None:
+            _hs.data_read("Tensor.numpy()")
         if self._requires_grad and not force:
             raise RuntimeError("numpy: can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
@@ -212,6 +215,9 @@ class Tensor(TensorMethods):
         return self._data
 
     def _host(self) -> np.ndarray:
+        # (item(), tolist(), bool(), float(), int(), __array__ all read through here.)
+        if _hs.TRACER is not None:
+            _hs.data_read("Tensor.item() / tolist() / bool() (a value read into Python)")
         if self._device is CPU:
             return self._data
         from tapegrad import backends

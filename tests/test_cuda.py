@@ -240,3 +240,21 @@ def test_module_to_cuda_and_back():
     assert m.weight.device == tapegrad.device("cpu")
     with pytest.raises(RuntimeError, match="cuda"):
         m(x)
+
+
+def test_compile_replays_on_cuda_like_eager():
+    rng = np.random.default_rng(0)
+    w = tapegrad.tensor(rng.standard_normal((4, 5)), device="cuda", requires_grad=True)
+    f = tapegrad.compile(lambda x: (x @ w).tanh().sum())
+    for k in range(3):
+        x = tapegrad.tensor(rng.standard_normal((3, 4)), device="cuda")
+        w.grad = None
+        loss = f(x)
+        loss.backward()
+        ref = tapegrad.tensor(w.detach().cpu().numpy(), requires_grad=True)
+        r = (x.cpu() @ ref).tanh().sum()
+        r.backward()
+        assert loss.device.type == "cuda" and w.grad.device.type == "cuda"
+        np.testing.assert_allclose(loss.item(), r.item(), rtol=1e-12)
+        np.testing.assert_allclose(w.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-12)
+    assert type(loss.grad_fn).__name__ == "CompiledFunctionBackward"

@@ -62,7 +62,7 @@ def enter_dual_level() -> int:
     _S.visible = _S.levels
     _S.tracked.append([])
     _hs.forward_ad_hook = _push_tangents
-    _hs.FORWARD_AD = True
+    _hs.FORWARD_AD = _hs.DUAL = True
     return level
 
 
@@ -87,7 +87,7 @@ def exit_dual_level(*, level: int | None = None) -> None:
     _S.levels = current
     _S.visible = current
     if current == 0:
-        _hs.FORWARD_AD = False
+        _hs.FORWARD_AD = _hs.DUAL = False
 
 
 class dual_level(_DecoratorContextManager):
@@ -234,7 +234,7 @@ def _link_saved(ctx, outs):
             s.fw = o._fw
 
 
-def _push_tangents(ctx, inputs, outs):
+def _push_tangents(ctx, inputs, outs, attrs=None):
     """Give ``outs`` the tangents ``ctx.jvp`` computes from those of ``inputs``."""
     Tensor = _T[0]
     visible = _S.visible

@@ -8,7 +8,10 @@ install the functions below.
 from __future__ import annotations
 
 ANOMALY = False      # set by autograd.anomaly
-FORWARD_AD = False   # set by autograd.forward_ad while a dual level is open
+FORWARD_AD = False   # set by autograd.forward_ad while a dual level is open, and while
+#                      tapegrad.compile traces (every op then reports to forward_ad_hook)
+DUAL = False         # a forward-AD dual level is open (FORWARD_AD alone may be a trace)
+TRACER = None        # the running trace of tapegrad.compile (compiler/trace.py), if any
 
 
 def anomaly_before(ctx, inputs):  # replaced by tapegrad.autograd.anomaly
@@ -19,8 +22,16 @@ def anomaly_after(ctx, inputs, outs):  # replaced by tapegrad.autograd.anomaly
     pass
 
 
-def forward_ad_hook(ctx, inputs, outs):  # replaced by tapegrad.autograd.forward_ad
-    pass
+def forward_ad_hook(ctx, inputs, outs, attrs=None):  # replaced by autograd.forward_ad
+    pass  # (and by a compile trace's recorder: compiler/trace.py)
+
+
+def data_read(what: str) -> None:
+    """A tensor's values are being read into Python (``item()``, ``numpy()``...): a compile
+    trace must not replay past it. Called only while ``TRACER`` is set."""
+    from tapegrad.compiler.trace import escape
+
+    escape(what)
 
 
 class RemovableHandle:

@@ -307,7 +307,7 @@ class Node:
             else:
                 ctx._saved = ()
         if _hs.FORWARD_AD:
-            _hs.forward_ad_hook(ctx, inputs, outs)
+            _hs.forward_ad_hook(ctx, inputs, outs, attrs)
         if _hs.ANOMALY:
             _hs.anomaly_after(ctx, inputs, outs)
         return outs

@@ -14,7 +14,7 @@ from tapegrad import _dtype as D
 from tapegrad.ops import nn_ops
 from tapegrad.ops import unary as U
 from tapegrad.ops.select import clamp, where
-from tapegrad.ops.loss_ops import cross_entropy_idx, smooth_l1
+from tapegrad.ops.loss_ops import ClassTargets, cross_entropy_idx, smooth_l1
 from tapegrad.tensor import Tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
@@ -145,14 +145,12 @@ def _check_target(input, target, op):
 
 
 def _target_arrays(target, n_classes, ignore_index, op):
-    t = target._host().astype(np.int64)
-    valid = t != ignore_index
-    bad = t[valid & ((t < 0) | (t >= n_classes))]
-    if bad.size:
-        raise IndexError(f"{op}: Target {int(bad.flat[0])} is out of bounds for {n_classes} "
-                         f"classes (valid targets are 0..{n_classes - 1} or "
-                         f"ignore_index={ignore_index})")
-    return np.where(valid, t, 0), valid
+    """(safe indices, valid mask) as host arrays (see ``ClassTargets``)."""
+    if target.device.type == "cpu":
+        safe, valid = ClassTargets.apply(target, n_classes=n_classes,
+                                         ignore_index=ignore_index, op=op)
+        return safe._data, valid._data
+    return ClassTargets.forward(None, None, target._host(), n_classes, ignore_index, op)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,

@@ -29,7 +29,6 @@ from tapegrad.autograd.node import Node
 from tapegrad.nn.functional import linear
 from tapegrad.ops.shape import chunk, stack
 from tapegrad.ops.unary import relu, sigmoid, tanh
-from tapegrad.tensor import Tensor
 
 __all__ = ["rnn_step", "lstm_step", "gru_step", "rnn_tanh_cell", "rnn_relu_cell",
            "lstm_cell", "gru_cell", "rnn_scan", "lstm_scan", "gru_scan", "linear"]
@@ -104,21 +103,21 @@ def rnn_scan(xw, h0, w_hh, b_hh=None, nonlinearity: str = "tanh", reverse: bool 
     ``reverse`` walks from the last step to the first (the backward direction of a
     bidirectional layer); states stay in time order either way.
     """
-    if _hs.FORWARD_AD:
+    if _hs.DUAL:  # tangents: the steps as ops, each with its jvp
         return _rnn_steps(xw, h0, w_hh, b_hh, nonlinearity, reverse)
     return RnnScan.apply(xw, h0, w_hh, b_hh, nonlinearity=nonlinearity, reverse=reverse)
 
 
 def lstm_scan(xw, h0, c0, w_hh, b_hh=None, reverse: bool = False):
     """Every ``h`` and every ``c`` ``(T, B, H)`` of an LSTM over the projections ``xw``."""
-    if _hs.FORWARD_AD:
+    if _hs.DUAL:
         return _lstm_steps(xw, h0, c0, w_hh, b_hh, reverse)
     return LstmScan.apply(xw, h0, c0, w_hh, b_hh, reverse=reverse)
 
 
 def gru_scan(xw, h0, w_hh, b_hh=None, reverse: bool = False):
     """Every hidden state ``(T, B, H)`` of a GRU over the projections ``xw``."""
-    if _hs.FORWARD_AD:
+    if _hs.DUAL:
         return _gru_steps(xw, h0, w_hh, b_hh, reverse)
     return GruScan.apply(xw, h0, w_hh, b_hh, reverse=reverse)
 
@@ -150,10 +149,6 @@ def _gru_steps(xw, h0, w_hh, b_hh, reverse):
 
 
 # ---- fused primitives ------------------------------------------------------------------------
-def _wrap(arr, dev):
-    return Tensor._make(arr, False, None, 0, dev)
-
-
 def _prev_states(xp, ys, h0, reverse):
     """The state each step read, in time order: ``h0`` then ``ys`` shifted by one step."""
     if reverse:
@@ -161,15 +156,11 @@ def _prev_states(xp, ys, h0, reverse):
     return xp.concatenate([h0[None], ys[:-1]])
 
 
-def _hidden_grads(node, i_w, g_h, ys, h0):
-    """Gradients of ``w_hh`` (input ``i_w``) and ``b_hh`` from the hidden-side gate grads."""
-    gw = gb = None
-    if node.next[i_w] is not None:
-        hp = _prev_states(node.be.xp, ys, h0, node.reverse)
-        gw = g_h.reshape(-1, g_h.shape[-1]).T @ hp.reshape(-1, hp.shape[-1])
-    if node.next[i_w + 1] is not None:
-        gb = g_h.sum(axis=(0, 1))
-    return gw, gb
+def _hidden_grads(xp, g_h, ys, h0, reverse) -> tuple:
+    """Gradients of ``w_hh`` and ``b_hh`` from the hidden-side gate grads."""
+    hp = _prev_states(xp, ys, h0, reverse)
+    return g_h.reshape(-1, g_h.shape[-1]).T @ hp.reshape(-1, hp.shape[-1]), \
+        g_h.sum(axis=(0, 1))
 
 
 def _graph_vjp(node, grads, steps):
@@ -219,13 +210,11 @@ class RnnScan(_Scan):
         return be.k[f"rnn_{nonlinearity}_seq"](xw, h0, w_hh, reverse)
 
     def vjp(self, gy):
-        if _GRAD.grad_enabled or _hs.FORWARD_AD:
+        if _graph_needed():
             return _graph_vjp(self, (gy,), _rnn_steps_of)
         _, h0, w_hh, _, ys = self.saved
-        kernel = self.be.k[f"rnn_{self.nonlinearity}_seq_backward"]
-        g, dh0 = kernel(gy._data, ys._data, h0._data, w_hh._data, self.reverse)
-        gw, gb = _hidden_grads(self, 2, g, ys._data, h0._data)
-        return _wrap_all(h0._device, g, dh0, gw, gb, mask=self.next)
+        return _masked(RnnScanGrad.apply(gy, ys, h0, w_hh, nonlinearity=self.nonlinearity,
+                                         reverse=self.reverse), self.next)
 
 
 class LstmScan(_Scan):
@@ -244,17 +233,11 @@ class LstmScan(_Scan):
         return ys, cs
 
     def vjp(self, gy, gc):
-        if _GRAD.grad_enabled or _hs.FORWARD_AD:
+        if _graph_needed():
             return _graph_vjp(self, (gy, gc), _lstm_steps_of)
         _, h0, c0, w_hh, _, ys, cs = self.saved
-        cs = cs._data
-        zeros = self.be.xp.zeros_like
-        gy = zeros(cs) if gy is None else gy._data
-        gc = zeros(cs) if gc is None else gc._data
-        g, dh0, dc0 = self.be.k["lstm_seq_backward"](gy, gc, cs, self.acts, c0._data,
-                                                     w_hh._data, self.reverse)
-        gw, gb = _hidden_grads(self, 3, g, ys._data, h0._data)
-        return _wrap_all(h0._device, g, dh0, dc0, gw, gb, mask=self.next)
+        return _masked(LstmScanGrad.apply(gy, gc, cs, self.acts, h0, c0, w_hh, ys,
+                                          reverse=self.reverse), self.next)
 
 
 class GruScan(_Scan):
@@ -272,18 +255,65 @@ class GruScan(_Scan):
         return ys
 
     def vjp(self, gy):
-        if _GRAD.grad_enabled or _hs.FORWARD_AD:
+        if _graph_needed():
             return _graph_vjp(self, (gy,), _gru_steps_of)
         _, h0, w_hh, _, ys = self.saved
-        gx, gh, dh0 = self.be.k["gru_seq_backward"](gy._data, ys._data, self.acts, self.hns,
-                                                    h0._data, w_hh._data, self.reverse)
-        gw, gb = _hidden_grads(self, 2, gh, ys._data, h0._data)
-        return _wrap_all(h0._device, gx, dh0, gw, gb, mask=self.next)
+        return _masked(GruScanGrad.apply(gy, ys, self.acts, self.hns, h0, w_hh,
+                                         reverse=self.reverse), self.next)
 
 
-def _wrap_all(dev, *arrays, mask):
-    return tuple(None if e is None or a is None else _wrap(a, dev)
-                 for a, e in zip(arrays, mask))
+def _graph_needed() -> bool:
+    """Whether a scan's vjp must be a graph of the steps (for gradients of gradients, or
+    tangents) rather than the fused kernel. A compile trace's backward records the fused
+    one: the graph that trace builds is never differentiated."""
+    if _hs.DUAL:
+        return True
+    if not _GRAD.grad_enabled:
+        return False
+    tr = _hs.TRACER
+    return tr is None or tr.phase != "backward"
+
+
+def _masked(grads, mask) -> tuple:
+    return tuple(None if e is None else g for g, e in zip(grads, mask))
+
+
+class _ScanGrad(Node):
+    """The fused backward of a scan, as an op (so that a compile trace records it): every
+    input's gradient, ``(xw, h0[, c0], w_hh, b_hh)``; the scan's vjp keeps those it needs.
+    Not differentiable: a gradient of a gradient goes through the steps (``_graph_vjp``)."""
+
+    differentiable = False
+    multi_output = True
+
+
+class RnnScanGrad(_ScanGrad):
+    name = "rnn_scan_backward"
+
+    @staticmethod
+    def forward(ctx, be, gy, ys, h0, w_hh, nonlinearity, reverse):
+        g, dh0 = be.k[f"rnn_{nonlinearity}_seq_backward"](gy, ys, h0, w_hh, reverse)
+        return (g, dh0) + _hidden_grads(be.xp, g, ys, h0, reverse)
+
+
+class LstmScanGrad(_ScanGrad):
+    name = "lstm_scan_backward"
+
+    @staticmethod
+    def forward(ctx, be, gy, gc, cs, acts, h0, c0, w_hh, ys, reverse):
+        gy = be.xp.zeros_like(cs) if gy is None else gy
+        gc = be.xp.zeros_like(cs) if gc is None else gc
+        g, dh0, dc0 = be.k["lstm_seq_backward"](gy, gc, cs, acts, c0, w_hh, reverse)
+        return (g, dh0, dc0) + _hidden_grads(be.xp, g, ys, h0, reverse)
+
+
+class GruScanGrad(_ScanGrad):
+    name = "gru_scan_backward"
+
+    @staticmethod
+    def forward(ctx, be, gy, ys, acts, hns, h0, w_hh, reverse):
+        gx, gh, dh0 = be.k["gru_seq_backward"](gy, ys, acts, hns, h0, w_hh, reverse)
+        return (gx, dh0) + _hidden_grads(be.xp, gh, ys, h0, reverse)
 
 
 def _rnn_steps_of(node, xw, h0, w_hh, b_hh):

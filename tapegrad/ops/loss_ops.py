@@ -39,6 +39,29 @@ def _softmax(x):
     return softmax(x, 1)
 
 
+class ClassTargets(Node):
+    """Class-index targets as ``(safe, valid)``: int64 indices with ignored entries set to 0,
+    and the mask of the others; raises IndexError naming the first out-of-range target.
+
+    An op (on CPU tensors), not Python between ops, so that a compiled replay converts and
+    checks each call's new targets (tapegrad.compile)."""
+
+    name = "class_targets"
+    differentiable = False
+    multi_output = True
+
+    @staticmethod
+    def forward(ctx, be, t, n_classes, ignore_index, op):
+        t = t.astype(np.int64, copy=False)
+        valid = t != ignore_index
+        bad = t[valid & ((t < 0) | (t >= n_classes))]
+        if bad.size:
+            raise IndexError(f"{op}: Target {int(bad.flat[0])} is out of bounds for "
+                             f"{n_classes} classes (valid targets are 0..{n_classes - 1} or "
+                             f"ignore_index={ignore_index})")
+        return np.where(valid, t, 0), valid
+
+
 class CrossEntropy(Node):
     """Per-row ``logsumexp(x_i) - x_i[t_i]`` (0 on ignored rows), then the reduction."""
 
@@ -49,23 +72,19 @@ class CrossEntropy(Node):
     def forward(ctx, be, x, target, valid, reduction):
         loss, lse = be.k["cross_entropy"](x, target, valid)
         ctx.lse, ctx.target, ctx.valid, ctx.reduction = lse, target, valid, reduction
-        ctx.count = int(valid.sum())
+        count = int(valid.sum())
         if reduction == "none":
             return loss
         total = loss.sum(dtype=np.float64)
         if reduction == "sum":
             return np.asarray(total, dtype=x.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: nan, as PyTorch
-            return np.asarray(total / ctx.count if ctx.count else np.nan, dtype=x.dtype)
-
-    def _scale(self):
-        return 1.0 / self.count if self.reduction == "mean" and self.count else \
-            (float("nan") if self.reduction == "mean" else 1.0)
+            return np.asarray(total / count if count else np.nan, dtype=x.dtype)
 
     def vjp(self, g):
         (x,) = self.saved
         return (CrossEntropyBackward.apply(g, x, lse=self.lse, target=self.target,
-                                           valid=self.valid, scale=self._scale()),)
+                                           valid=self.valid, reduction=self.reduction),)
 
     def jvp(self, inputs, out, t):
         (x,) = inputs
@@ -73,7 +92,17 @@ class CrossEntropy(Node):
         d = ((_softmax(x) - onehot) * keep * t).sum(1)
         if self.reduction == "none":
             return d
-        return d.sum() * self._scale()
+        return d.sum() * _scale(self.valid, self.reduction)
+
+
+def _scale(valid, reduction: str) -> float:
+    """The derivative's factor: 1 / the number of valid rows for a mean (nan if none), else 1.
+    Counted from ``valid`` by the op that uses it, never handed on as a number: a compiled
+    replay (tapegrad.compile) runs the ops again on new targets, not the Python between."""
+    if reduction != "mean":
+        return 1.0
+    n = int(valid.sum())
+    return 1.0 / n if n else float("nan")
 
 
 class CrossEntropyBackward(Node):
@@ -83,7 +112,8 @@ class CrossEntropyBackward(Node):
     save = (0, 1)
 
     @staticmethod
-    def forward(ctx, be, g, x, lse, target, valid, scale):
+    def forward(ctx, be, g, x, lse, target, valid, reduction):
+        scale = _scale(valid, reduction)
         ctx.target, ctx.valid, ctx.scale = target, valid, scale
         return be.k["cross_entropy_backward"](g, x, lse, target, valid, scale)
 
