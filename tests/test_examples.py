@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -100,6 +101,17 @@ def test_birnn_sequence_learns(capsys):
     assert np.mean(res["losses"][-10:]) < 0.8 * np.mean(res["losses"][:5])
     assert res["accuracy"] > res["initial_accuracy"] + 0.1
     assert "3-layer bidirectional RNN" in capsys.readouterr().out
+
+
+def test_birnn_sequence_compiled_trains_like_eager(capsys):
+    ex = _load("birnn_sequence")
+    argv = ["--steps", "8", "--length", "8", "--hidden", "8", "--no-compare", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # it compiles: no fallback warning
+        eager, comp = ex.main(argv), ex.main(argv + ["--compile"])
+    np.testing.assert_allclose(comp["losses"], eager["losses"], rtol=1e-4)
+    assert comp["accuracy"] == pytest.approx(eager["accuracy"], abs=0.01)
+    assert "bidirectional, compiled RNN" in capsys.readouterr().out
 
 
 def test_birnn_windows_and_timing():
