@@ -203,7 +203,7 @@ class Tensor(TensorMethods):
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The NumPy array behind a CPU tensor (shared memory)."""
         if _hs.TRACER is not None:
-            _hs.data_read("Tensor.numpy()")
+            _hs.data_read("numpy()")
         if self._requires_grad and not force:
             raise RuntimeError("numpy: can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
@@ -217,7 +217,8 @@ class Tensor(TensorMethods):
     def _host(self) -> np.ndarray:
         # (item(), tolist(), bool(), float(), int(), __array__ all read through here.)
         if _hs.TRACER is not None:
-            _hs.data_read("Tensor.item() / tolist() / bool() (a value read into Python)")
+            _hs.data_read("item(), tolist(), bool(), float(), or an op reading an index "
+                          "tensor on the host")
         if self._device is CPU:
             return self._data
         from tapegrad import backends

@@ -65,6 +65,8 @@ class Node:
     is_view = False      # output shares memory (and version counter) with input 0
     differentiable = True
     multi_output = False  # forward returns a tuple of arrays
+    random = False       # forward draws from the global generator (kept and checked by a
+    #                      compile trace: compiler/trace.py)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

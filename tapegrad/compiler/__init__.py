@@ -230,7 +230,7 @@ def _build(tr, result, fn, args, kwargs, flat) -> _Entry:
     e.devices = [t._device for _, t in wrt]
     e.versions = [k for k, (s, _) in enumerate(prog.sources) if s in prog.checked]
     e.out_saved = [k for k, s in enumerate(out_slots) if s in set(prog.saved)]
-    check_trace(e, fn, args, kwargs, flat, outs, traced)
+    check_trace(e, tr, fn, args, kwargs, flat, outs, traced)
     return e
 
 

@@ -8,6 +8,10 @@
    with the program replayed on them, forward and gradients. A value computed from the
    data outside the recorded ops (so frozen into the program) shows up here.
 
+Ops that draw random numbers (dropout's mask) draw again in a replay; each replay here
+starts from the generator state its eager counterpart started from, so both draw the same
+numbers, and the generator is left where the trace left it.
+
 So the first call of each guard runs the function twice; a failed check sends the guard to
 eager mode (``Unreplayable``).
 """
@@ -45,8 +49,11 @@ def _ones(e) -> list:
     return [xp.ones(shape, dt) for shape, dt, xp in e.meta]
 
 
-def _replay_matches(e, flat, outs, grads, what: str) -> None:
+def _replay_matches(e, flat, outs, grads, what: str, rng_state) -> None:
+    gen = _generator()
     for _ in range(2):
+        if e.prog.random:
+            gen.state = rng_state  # (the draws the eager run made)
         got, saved = e.prog.forward(*_sources(e, flat))
         for g, o in zip(got, outs):
             if not _close(g, o._data):
@@ -75,31 +82,41 @@ def _perturbed(t, rng):
     return Tensor._make(b, False, None, 0, t._device).requires_grad_(t._requires_grad)
 
 
-def check_trace(e, fn, args, kwargs, flat, outs, traced) -> None:
+def check_trace(e, tr, fn, args, kwargs, flat, outs, traced) -> None:
     """Both checks of the module docstring; raises :class:`Unreplayable` on a failure."""
     from tapegrad.autograd import engine
     from tapegrad.compiler import _outputs
     from tapegrad.tensor import Tensor
 
-    _replay_matches(e, flat, outs, traced, "")
-    rng = np.random.default_rng(0)
-    new = [_perturbed(a, rng) if isinstance(a, Tensor) else a for a in flat]
-    n = len(args)
-    names = sorted(kwargs)
+    gen = _generator()
     try:
-        res = fn(*new[:n], **dict(zip(names, new[n:])))
-        ref, _ = _outputs(res)
-        grads = None
-        if traced is not None:
-            wrt = [new[v] if is_arg else v for is_arg, v in e.wrt]
-            roots = [o for o, r in zip(ref, e.req) if r]
-            seeds = [Tensor._make(s, False, None, 0, o._device) for s, o in
-                     zip(_ones(e), roots)]
-            grads = engine.grad(roots, wrt, seeds, allow_unused=True)
-    except Unreplayable:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure means: do not replay
-        raise Unreplayable(f"its check on other inputs raised {type(exc).__name__}: "
-                           f"{exc}") from exc
-    _replay_matches(e, new, ref, grads, "on other inputs (a value computed from the data "
-                    "outside the traced ops?)")
+        _replay_matches(e, flat, outs, traced, "", tr.rng_before)
+        rng = np.random.default_rng(0)
+        new = [_perturbed(a, rng) if isinstance(a, Tensor) else a for a in flat]
+        n = len(args)
+        try:
+            gen.state = tr.rng_after
+            res = fn(*new[:n], **dict(zip(sorted(kwargs), new[n:])))
+            ref, _ = _outputs(res)
+            grads = None
+            if traced is not None:
+                wrt = [new[v] if is_arg else v for is_arg, v in e.wrt]
+                roots = [o for o, r in zip(ref, e.req) if r]
+                seeds = [Tensor._make(s, False, None, 0, o._device) for s, o in
+                         zip(_ones(e), roots)]
+                grads = engine.grad(roots, wrt, seeds, allow_unused=True)
+        except Unreplayable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure means: do not replay
+            raise Unreplayable(f"its check on other inputs raised {type(exc).__name__}: "
+                               f"{exc}") from exc
+        _replay_matches(e, new, ref, grads, "on other inputs (a value computed from the "
+                        "data outside the traced ops?)", tr.rng_after)
+    finally:
+        gen.state = tr.rng_after  # the checks draw nothing that the caller would see
+
+
+def _generator():
+    from tapegrad.creation import default_generator
+
+    return default_generator.rng.bit_generator

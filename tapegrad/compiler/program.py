@@ -28,7 +28,8 @@ def _live(ops, needed: set) -> list:
     """The ops of ``ops`` that ``needed`` (slots) depends on; ``needed`` grows to their inputs."""
     keep = []
     for op in reversed(ops):
-        if any(s in needed for s in op.writes()):
+        # (an op that draws random numbers stays: the draws after it must not move)
+        if any(s in needed for s in op.writes()) or (op.cls is not None and op.cls.random):
             keep.append(op)
             needed.update(op.reads())
     keep.reverse()
@@ -168,6 +169,7 @@ class Program:
         ret = f"{_tuple([f'v{s}' for s in outs])}, {_tuple([f'v{s}' for s in self.saved])}"
         self.forward, self.forward_src = _codegen("forward", params, f_ops, [], ret, f_keep)
         self.n_ops = (len(f_ops), len(b_ops))
+        self.random = any(op.cls is not None and op.cls.random for op in f_ops)
         self.backward = None
         if grads is not None:
             unpack = []

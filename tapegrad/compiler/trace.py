@@ -80,6 +80,7 @@ class Trace:
         self.escape: str | None = None   # what was read into Python
         self.problem: str | None = None  # any other reason a replay would differ
         self.born: dict[int, bool] = {}   # id(array) -> made by tapegrad.creation
+        self.rng_before = self.rng_after = None  # the global generator's state around it
         self.tid = threading.get_ident()
 
     # ---- naming arrays -----------------------------------------------------------------
@@ -160,6 +161,7 @@ def _holds_array(v) -> bool:
                for x in items)
 
 
+_new = object.__new__
 _ACTIVE = threading.Lock()  # one trace at a time: the switches it sets are process-wide
 
 
@@ -224,21 +226,41 @@ def run_trace(fn, args, kwargs, flat):
             if id(a._data) in tr.slot_of:
                 reason = "two arguments share one array"
             tr.new_slot(a._data, ("arg", i))
-    state = default_generator.rng.bit_generator.state
+    gen = default_generator.rng.bit_generator
+    tr.rng_before = gen.state
     inplace = _order.LAST_INPLACE[0]
     with _recording(tr) as ok:
         if not ok:
             return tr, fn(*args, **kwargs), "another thread is tracing"
         result = fn(*args, **kwargs)
+    tr.rng_after = gen.state
     if tr.escape is not None:
         reason = f"it reads a value into Python ({tr.escape})"
     elif tr.problem is not None:
         reason = tr.problem
     elif _order.LAST_INPLACE[0] != inplace:
         reason = "it changes a tensor in place"
-    elif default_generator.rng.bit_generator.state != state:
-        reason = "it draws random numbers"
+    elif tr.rng_after != tr.rng_before and not _draws_replayed(tr):
+        reason = ("it draws random numbers outside the ops that a replay repeats (a creation "
+                  "function such as randn inside it)")
     return tr, result, reason
+
+
+def _draws_replayed(tr) -> bool:
+    """Whether the ops marked ``random`` made every draw of the trace: drawn again from the
+    state before it, they must leave the generator where the trace left it."""
+    from tapegrad.creation import default_generator
+
+    gen = default_generator.rng.bit_generator
+    gen.state = tr.rng_before
+    try:
+        for op in tr.ops:
+            if op.cls is not None and op.cls.random:
+                args = [tr.keep[v] if k == "s" else v for k, v in op.ins]
+                op.cls.forward(_new(op.cls), op.be, *args, **(op.attrs or {}))
+        return gen.state == tr.rng_after
+    finally:
+        gen.state = tr.rng_after
 
 
 def trace_backward(tr: Trace, outs, wrt) -> list:

@@ -301,12 +301,8 @@ def _check_p(p):
 
 
 def _keep_mask(shape, p, like):
-    """A {0, 1/(1-p)} mask drawn from the global generator."""
-    from tapegrad.creation import default_generator, tensor
-
-    keep = default_generator.rng.random(shape) >= p
-    scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
-    return tensor(keep * scale, dtype=like.dtype, device=like.device)
+    """A {0, 1/(1-p)} mask drawn from the global generator (``nn_ops.DropoutMask``)."""
+    return nn_ops.DropoutMask.apply(like, shape=shape, p=p)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,

@@ -414,6 +414,24 @@ def fold_nd(cols, shape: tuple, kernel_size: tuple, stride: tuple, dilation: tup
 
 
 # ---- max pooling ---------------------------------------------------------------------------
+class DropoutMask(Node):
+    """A {0, 1/(1-p)} mask of ``shape`` drawn from the global generator, in the dtype and on
+    the device of ``like``. An op (``random``), not Python between ops, so that a compiled
+    replay draws a fresh mask at every call: the numbers eager mode would draw."""
+
+    name = "dropout_mask"
+    differentiable = False
+    random = True
+
+    @staticmethod
+    def forward(ctx, be, like, shape, p):
+        from tapegrad.creation import default_generator
+
+        keep = default_generator.rng.random(shape) >= p
+        m = (keep * (0.0 if p >= 1.0 else 1.0 / (1.0 - p))).astype(like.dtype, copy=False)
+        return m if be.xp is np else be.xp.asarray(m)
+
+
 class MaxPool2d(Node):
     """Window maxima of (N, C, H, W); the winners' flat indices are kept for the vjp."""
 
