@@ -20,7 +20,8 @@ import time
 from harness import pin_threads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ORDER = ["wl_chain", "wl_mlp", "wl_rnn", "wl_rnn_compile", "wl_optim", "wl_nnrnn", "wl_hvp"]
+ORDER = ["wl_chain", "wl_chain_compile", "wl_mlp", "wl_rnn", "wl_rnn_compile", "wl_optim",
+         "wl_nnrnn", "wl_hvp"]
 # The speed targets of the numba-backend issue: (workload, compared with, bound on the ratio).
 # The RNN target is printed twice: eager, and with the step under tapegrad.compile.
 TARGETS = [("wl_chain", "torch", 1.0), ("wl_mlp", "floor", 1.15), ("wl_rnn", "floor", 1.5),
