@@ -554,3 +554,42 @@ def test_dropout_draws_a_fresh_mask_per_replay_the_same_numbers_as_eager_mode():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(oc[1], oc[2])  # a new mask per call
     assert rc == re_  # the generator moved exactly as in eager mode
+
+
+def test_an_embedding_language_model_compiles_and_checks_its_indices_at_every_replay():
+    class LM(tapegrad.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = tapegrad.nn.Embedding(11, 6, padding_idx=0)
+            self.rnn = tapegrad.nn.LSTM(6, 8, batch_first=True)
+            self.out = tapegrad.nn.Linear(8, 11)
+
+        def forward(self, x, y):
+            h = self.rnn(self.emb(x))[0]
+            return F.cross_entropy(self.out(h).reshape(-1, 11), y.reshape(-1))
+
+    def make():
+        tapegrad.manual_seed(0)
+        return LM()
+
+    rng = np.random.default_rng(0)
+    batches = [(tapegrad.tensor(rng.integers(0, 11, (3, 5))),
+                tapegrad.tensor(rng.integers(0, 11, (3, 5)))) for _ in range(4)]
+    losses = []
+    for compiled in (False, True):
+        model = make()
+        m = tapegrad.compile(model) if compiled else model
+        opt = tapegrad.optim.SGD(model.parameters(), lr=0.5)
+        run = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for x, y in batches:
+                opt.zero_grad()
+                loss = m(x, y)
+                loss.backward()
+                opt.step()
+                run.append(loss.item())
+        losses.append(run)
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    with pytest.raises(IndexError, match="out of range for an embedding with 11 rows"):
+        m(tapegrad.tensor(np.full((3, 5), 11)), batches[0][1])

@@ -17,6 +17,7 @@ import numpy as np
 
 from tapegrad.autograd.node import bump_inplace
 from tapegrad import _dtype as D
+from tapegrad import backends
 from tapegrad.autograd.grad_mode import no_grad
 from tapegrad.nn._functional_conv import (adaptive_avg_pool1d, adaptive_avg_pool2d,  # noqa: F401
                                           avg_pool1d, avg_pool2d, conv1d, conv2d, fold,
@@ -363,21 +364,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise RuntimeError(f"embedding: Expected tensor for argument #1 'indices' to have one "
                            f"of the following scalar types: Long, Int; but got {got} instead")
     n = weight.shape[0]
-    idx = input._host().astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = int(idx.max()) if idx.max() >= n else int(idx.min())
-        raise IndexError(f"embedding: index {bad} is out of range for an embedding with "
-                         f"{n} rows (weight shape {tuple(weight.shape)})")
+    idx = nn_ops.EmbeddingIndices.apply(input, n=n, weight_shape=tuple(weight.shape))._data
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise AssertionError(f"embedding: padding_idx {padding_idx} must be within "
                                  f"num_embeddings {n}")
         padding_idx = padding_idx % n
     if max_norm is not None:
-        _renorm_rows(weight, idx, max_norm, norm_type)
-    return nn_ops.embedding_lookup(weight, input._data.astype(np.int64, copy=False)
-                                   if input.dtype is not D.int64 else input._data,
-                                   padding_idx, scale_grad_by_freq)
+        _renorm_rows(weight, backends.to_host(idx), max_norm, norm_type)
+    return nn_ops.embedding_lookup(weight, idx, padding_idx, scale_grad_by_freq)
 
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
