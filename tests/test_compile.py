@@ -593,3 +593,34 @@ def test_an_embedding_language_model_compiles_and_checks_its_indices_at_every_re
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
     with pytest.raises(IndexError, match="out of range for an embedding with 11 rows"):
         m(tapegrad.tensor(np.full((3, 5), 11)), batches[0][1])
+
+
+def test_threads_calling_one_compiled_function_get_eager_results():
+    import threading
+
+    wx, wh = _weights()
+    f = tapegrad.compile(_rnn(wx, wh))
+    xs = [tapegrad.tensor(np.random.default_rng(k).standard_normal((6, 3, 4)))
+          for k in range(4)]
+    ref = [_rnn(wx, wh)(x).item() for x in xs]
+    got, errors = {}, []
+
+    def work(k):
+        try:
+            for _ in range(5):
+                with tapegrad.no_grad():
+                    got[k] = f(xs[k]).item()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    for k in range(4):
+        assert got[k] == pytest.approx(ref[k], rel=1e-12)
+    assert [e.reason for e in f._cache.values()] == [None]  # compiled, never given up

@@ -31,7 +31,7 @@ from tapegrad.autograd.grad_mode import STATE as _GRAD
 from tapegrad.autograd.node import _edge, number
 from tapegrad.compiler.check import check_trace
 from tapegrad.compiler.program import CompiledFunctionBackward, Program
-from tapegrad.compiler.trace import Unreplayable, run_trace, trace_backward
+from tapegrad.compiler.trace import BUSY, Unreplayable, run_trace, trace_backward
 
 __all__ = ["compile", "CompiledFunction", "OptimizedModule", "Unreplayable"]
 
@@ -157,7 +157,8 @@ class CompiledFunction:
                 return result
             except Unreplayable as exc:
                 reason = str(exc)
-        self._give_up(key, reason)
+        if reason != BUSY:
+            self._give_up(key, reason)
         return result
 
 

@@ -162,6 +162,7 @@ def _holds_array(v) -> bool:
 
 
 _new = object.__new__
+BUSY = "another thread is tracing"  # (not the function's fault: the next call tries again)
 _ACTIVE = threading.Lock()  # one trace at a time: the switches it sets are process-wide
 
 
@@ -231,7 +232,7 @@ def run_trace(fn, args, kwargs, flat):
     inplace = _order.LAST_INPLACE[0]
     with _recording(tr) as ok:
         if not ok:
-            return tr, fn(*args, **kwargs), "another thread is tracing"
+            return tr, fn(*args, **kwargs), BUSY
         result = fn(*args, **kwargs)
     tr.rng_after = gen.state
     if tr.escape is not None:
@@ -281,7 +282,7 @@ def trace_backward(tr: Trace, outs, wrt) -> list:
     inplace = _order.LAST_INPLACE[0]
     with _recording(tr) as ok:
         if not ok:
-            raise Unreplayable("another thread is tracing")
+            raise Unreplayable(BUSY)
         grads = engine.grad(outs, wrt, seeds, retain_graph=True, create_graph=True,
                             allow_unused=True)
     if tr.escape is not None or tr.problem is not None:
