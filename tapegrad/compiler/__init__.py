@@ -28,7 +28,7 @@ from tapegrad import backends as _backends
 from tapegrad._device import CPU
 from tapegrad.autograd import hooks_state as _hs
 from tapegrad.autograd.grad_mode import STATE as _GRAD
-from tapegrad.autograd.node import _edge, number
+from tapegrad.autograd.node import SavedOutput, _edge, number
 from tapegrad.compiler.check import check_trace
 from tapegrad.compiler.program import CompiledFunctionBackward, Program
 from tapegrad.compiler.trace import BUSY, Unreplayable, run_trace, trace_backward
@@ -261,7 +261,6 @@ def _replay(e: _Entry, flat):
         node.next = edges = tuple(edges)
         number(node, edges)
         node._nout = len(e.meta)
-        node._saved = node._versions = ()
         node._freed = False
         node._pre_hooks = node._post_hooks = None
     res = []
@@ -273,20 +272,22 @@ def _replay(e: _Entry, flat):
         else:
             res.append(make(o, False, None, 0, dev))
     if node is not None:
-        node.versions = _versions(e, flat, res)
+        _save(node, e, flat, res)
     return _rebuild(e.kind, iter(res))
 
 
-def _versions(e, flat, res) -> list:
-    """What the node checks before its backward: the inputs it read have not changed since."""
-    out = [(res[k]._vc, 0, f"output {k}") for k in e.out_saved]
+def _save(node, e, flat, res) -> None:
+    """The node's saved entries: the inputs and outputs its backward reads, at their versions
+    now (``Node.saved`` checks them as for any op)."""
+    saved = [SavedOutput(res[k]._data, res[k]._vc, res[k]._out_nr, res[k]._device)
+             for k in e.out_saved]
     for k in e.versions:
         is_arg, v = e.src[k]
         t = flat[v] if is_arg else v
-        vc = getattr(t, "_vc", None)
-        if vc is not None:
-            out.append((vc, vc[0], f"input {v}" if is_arg else "a tensor it reads"))
-    return out
+        if getattr(t, "_vc", None) is not None:
+            saved.append(t)
+    node._saved = saved
+    node._versions = tuple(0 if x.__class__ is SavedOutput else x._vc[0] for x in saved)
 
 
 def _module_class():

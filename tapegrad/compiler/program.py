@@ -196,26 +196,19 @@ class CompiledFunctionBackward(Node):
 
     def release(self) -> None:
         self.vals = None
+        self._saved = ()
         self._freed = True
 
     def vjp(self, *grads):
-        if self._freed:
-            raise RuntimeError(
-                "compiled_function: trying to backward through the graph a second time (or to "
-                "access saved tensors after they have already been freed). Specify "
-                "retain_graph=True if you need to backward through the graph a second time.")
+        # What the replay read and backward needs (arguments, outside tensors, outputs) is
+        # kept as any node keeps its saved tensors: reading it checks that it was not freed
+        # or changed in place since, with eager mode's errors.
+        _ = self.saved_raw
         if _GRAD.grad_enabled or _hs.FORWARD_AD:
             raise RuntimeError(
                 "compiled_function: double backward (create_graph=True) and forward-mode AD "
                 "through a tapegrad.compile'd function are not supported; call the function "
                 "itself (not compiled) for higher-order derivatives")
-        for vc, v, what in self.versions:
-            if vc[0] != v:
-                raise RuntimeError(
-                    f"one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: {what} of a tapegrad.compile'd function was "
-                    f"read at version {v} and is now at version {vc[0]}. Hint: use an "
-                    "out-of-place operation (e.g. x = x + y instead of x += y).")
         from tapegrad.tensor import Tensor
 
         seeds = []

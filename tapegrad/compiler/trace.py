@@ -264,9 +264,10 @@ def _draws_replayed(tr) -> bool:
         gen.state = tr.rng_after
 
 
-def trace_backward(tr: Trace, outs, wrt) -> list:
+def trace_backward(tr: Trace, outs, wrt) -> tuple:
     """Record the backward of ``outs`` (those needing grad) with respect to ``wrt`` into
-    ``tr``: returns the slot of each gradient (None: no gradient reaches it)."""
+    ``tr``: returns ``(slots, grads, seeds)``, the slot of each gradient (None: no gradient
+    reaches it), the traced gradients, and the seed tensors fed to the outputs."""
     from tapegrad.autograd import engine
     from tapegrad.tensor import Tensor
 

@@ -26,7 +26,7 @@ from tapegrad.nn._functional_loss import (binary_cross_entropy,  # noqa: F401
                                           binary_cross_entropy_with_logits, cross_entropy,
                                           huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
                                           smooth_l1_loss)
-from tapegrad.ops import batch_norm_op, nn_ops, norm_ops
+from tapegrad.ops import batch_norm_op, embedding_op, nn_ops, norm_ops
 from tapegrad.ops import unary as U
 from tapegrad.ops._util import norm_dim
 from tapegrad.ops.elementwise import minimum
@@ -364,7 +364,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise RuntimeError(f"embedding: Expected tensor for argument #1 'indices' to have one "
                            f"of the following scalar types: Long, Int; but got {got} instead")
     n = weight.shape[0]
-    idx = nn_ops.EmbeddingIndices.apply(input, n=n, weight_shape=tuple(weight.shape))._data
+    idx = embedding_op.EmbeddingIndices.apply(input, n=n, weight_shape=tuple(weight.shape))._data
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise AssertionError(f"embedding: padding_idx {padding_idx} must be within "
@@ -372,7 +372,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         padding_idx = padding_idx % n
     if max_norm is not None:
         _renorm_rows(weight, backends.to_host(idx), max_norm, norm_type)
-    return nn_ops.embedding_lookup(weight, idx, padding_idx, scale_grad_by_freq)
+    return embedding_op.embedding_lookup(weight, idx, padding_idx, scale_grad_by_freq)
 
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
